@@ -1,0 +1,68 @@
+"""The artefact list: every package and binary the offline mirror must carry for a plan."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
+
+from sovplatform.plan.catalog import BINARIES, DEB_BY_ROLE, DEB_COMMON, DEB_VERSION_KEYS
+
+
+@dataclass(frozen=True, order=True)
+class Artefact:
+    """One thing the mirror serves.
+
+    deb: ``version`` is the upstream version the package must match (the Debian revision
+    suffix is resolved by the mirror and recorded there); empty means the distribution's
+    candidate. binary: ``source`` says where it comes from, ``sha256`` pins the file itself.
+    """
+
+    kind: Literal["deb", "binary"]
+    name: str
+    version: str
+    source: str
+    sha256: str | None
+    roles: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["roles"] = list(self.roles)
+        return data
+
+
+def artefact_list(roles_in_use: set[str], versions: dict[str, str], debian: str) -> list[Artefact]:
+    """Debian packages and binaries needed by the roles present in the platform, sorted."""
+    debs: dict[str, set[str]] = {name: {"all"} for name in DEB_COMMON}
+    for role in sorted(roles_in_use):
+        for name in DEB_BY_ROLE.get(role, ()):
+            debs.setdefault(name, set()).add(role)
+    out: list[Artefact] = []
+    for name, roles in debs.items():
+        key = DEB_VERSION_KEYS.get(name)
+        out.append(
+            Artefact(
+                kind="deb",
+                name=name,
+                version=versions.get(key, "") if key else "",
+                source=f"debian:{debian}",
+                sha256=None,
+                roles=tuple(sorted(roles)),
+            )
+        )
+    for (component, version), entry in sorted(BINARIES.items()):
+        if versions.get(component) != version:
+            continue
+        roles = tuple(r for r in entry.roles if r in roles_in_use)
+        if not roles:
+            continue
+        out.append(
+            Artefact(
+                kind="binary",
+                name=entry.name,
+                version=version,
+                source=entry.source,
+                sha256=entry.sha256,
+                roles=roles,
+            )
+        )
+    return sorted(out)

@@ -1,0 +1,1 @@
+"""Substrates turn a plan into reachable hosts: lab (embedded), openstack, baremetal."""
