@@ -70,7 +70,9 @@ def validate(blueprints: Annotated[list[Path], typer.Argument(help="One or more 
 @app.command()
 def plan(
     blueprint: BlueprintArg,
-    out_dir: Annotated[Path | None, typer.Option("--out", help="Directory for the plan (default: the state dir)")] = None,
+    out_dir: Annotated[
+        Path | None, typer.Option("--out", help="Directory for the plan (default: the state dir)")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON summary on stdout")] = False,
 ) -> None:
     """Derive inventory, quorum maps, CRUSH, timers and artefact list; write them to a directory."""
@@ -106,16 +108,24 @@ def _render_plan(d: dict, target: Path, changed: list[str]) -> None:
     for col in ("pool", "size/min_size", "failure domain", "survives any site loss"):
         pools.add_column(col)
     for p in d["pools"]:
-        pools.add_row(p["name"], f"{p['size']}/{p['min_size']}", p["failure_domain"], "yes" if p["survives_loss_of_any_site"] else "NO")
+        pools.add_row(
+            p["name"],
+            f"{p['size']}/{p['min_size']}",
+            p["failure_domain"],
+            "yes" if p["survives_loss_of_any_site"] else "NO",
+        )
     out.print(pools)
     t = d["timers"]
     out.print(
-        f"timers (worst inter-site RTT {t['worst_rtt_ms']} ms): etcd heartbeat {t['etcd']['heartbeat_interval_ms']} ms, "
+        f"timers (worst inter-site RTT {t['worst_rtt_ms']} ms): "
+        f"etcd heartbeat {t['etcd']['heartbeat_interval_ms']} ms, "
         f"election {t['etcd']['election_timeout_ms']} ms; OpenBao performance_multiplier "
         f"{t['openbao']['performance_multiplier']}",
         highlight=False,
     )
-    out.print(f"{len(d['artefacts'])} artefacts; plan written to {target} ({len(changed)} file(s) changed)", highlight=False)
+    out.print(
+        f"{len(d['artefacts'])} artefacts; plan written to {target} ({len(changed)} file(s) changed)", highlight=False
+    )
 
 
 def main() -> None:

@@ -29,7 +29,9 @@ def rule_sites(bp: Blueprint) -> list[Problem]:
     seen: dict[str, int] = {}
     for si, site in enumerate(bp.sites):
         if site.name in seen:
-            out.append(Problem(f"sites[{si}].name", f"duplicate site name {site.name!r} (also sites[{seen[site.name]}])"))
+            out.append(
+                Problem(f"sites[{si}].name", f"duplicate site name {site.name!r} (also sites[{seen[site.name]}])")
+            )
         seen.setdefault(site.name, si)
     hosts: dict[str, str] = {}
     for si, hi, _site, host in bp.hosts():
@@ -72,7 +74,10 @@ def rule_quorums(bp: Blueprint) -> list[Problem]:
     host_site = bp.host_site()
     roles = {h.name: h.roles for _, _, _, h in bp.hosts()}
     site_names = [s.name for s in bp.sites]
-    explicit = {"ceph_mon": ("ceph.monitors", bp.ceph.monitors, None), "openbao": ("openbao.voters", bp.openbao.voters, "kms")}
+    explicit = {
+        "ceph_mon": ("ceph.monitors", bp.ceph.monitors, None),
+        "openbao": ("openbao.voters", bp.openbao.voters, "kms"),
+    }
     for key, (path, given, role) in explicit.items():
         if given is None:
             continue
@@ -124,7 +129,9 @@ def rule_pools(bp: Blueprint) -> list[Problem]:
         names.setdefault(pool.name, pi)
         if pool.min_size < 2:
             out.append(
-                Problem(f"{path}.min_size", f"min_size {pool.min_size} accepts writes held by a single copy; use 2 or more")
+                Problem(
+                    f"{path}.min_size", f"min_size {pool.min_size} accepts writes held by a single copy; use 2 or more"
+                )
             )
         if pool.min_size > pool.size:
             out.append(Problem(f"{path}.min_size", f"min_size {pool.min_size} exceeds size {pool.size}"))
@@ -253,7 +260,9 @@ def rule_networks(bp: Blueprint) -> list[Problem]:
                     spath, host.addresses.storage, storage.cidr, gateway_of(storage.cidr, storage.gateway)
                 )
                 if host.addresses.storage in used:
-                    out.append(Problem(spath, f"{host.addresses.storage} is also used by {used[host.addresses.storage]}"))
+                    out.append(
+                        Problem(spath, f"{host.addresses.storage} is also used by {used[host.addresses.storage]}")
+                    )
                 used.setdefault(host.addresses.storage, spath)
             if host.bmc is not None:
                 bpath = _host_path(si, hi, "bmc.address")
@@ -273,7 +282,10 @@ def rule_haven(bp: Blueprint) -> list[Problem]:
         sites = {s.name for _, _, s, h in bp.hosts() if role in h.roles}
         if len(sites) < 2:
             out.append(
-                Problem("sites", f"role {role!r} is present in {len(sites)} site(s); it must span at least 2 to survive a site loss")
+                Problem(
+                    "sites",
+                    f"role {role!r} is present in {len(sites)} site(s); it must span at least 2 to survive a site loss",
+                )
             )
     return out
 
@@ -290,12 +302,18 @@ def rule_customer_kms(bp: Blueprint) -> list[Problem]:
         addr = None
         first = host.split(".")[0].lower()
         if first in platform_hosts:
-            out.append(Problem(path, f"{host!r} names a platform host; the customer's KMS must live outside the platform"))
+            out.append(
+                Problem(path, f"{host!r} names a platform host; the customer's KMS must live outside the platform")
+            )
     if addr is not None:
         for npath, net in _networks(bp):
             if addr in net:
                 out.append(
-                    Problem(path, f"{addr} lies inside the platform network {net} ({npath}); the customer's KMS must be outside it")
+                    Problem(
+                        path,
+                        f"{addr} lies inside the platform network {net} ({npath}); "
+                        "the customer's KMS must be outside it",
+                    )
                 )
         for si, hi, _s, h in bp.hosts():
             if addr in (h.addresses.management, h.addresses.storage) or (h.bmc and addr == h.bmc.address):
@@ -313,7 +331,10 @@ def rule_customer_kms(bp: Blueprint) -> list[Problem]:
             out.append(Problem(f"customer_kms.custodians[{ci}].name", f"duplicate custodian {cust.name!r}"))
         seen.add(cust.name)
         key = cust.pgp_public_key.strip()
-        if not (key.startswith("-----BEGIN PGP PUBLIC KEY BLOCK-----") and key.endswith("-----END PGP PUBLIC KEY BLOCK-----")):
+        if not (
+            key.startswith("-----BEGIN PGP PUBLIC KEY BLOCK-----")
+            and key.endswith("-----END PGP PUBLIC KEY BLOCK-----")
+        ):
             out.append(
                 Problem(
                     f"customer_kms.custodians[{ci}].pgp_public_key",
@@ -328,10 +349,14 @@ def rule_substrate(bp: Blueprint) -> list[Problem]:
     if bp.substrate.kind == "baremetal":
         for si, hi, _s, host in bp.hosts():
             if host.bmc is None:
-                out.append(Problem(_host_path(si, hi, "bmc"), "bare metal hosts need a BMC (power control and fencing)"))
+                out.append(
+                    Problem(_host_path(si, hi, "bmc"), "bare metal hosts need a BMC (power control and fencing)")
+                )
             for di, disk in enumerate(host.disks):
                 if disk.device is None:
-                    out.append(Problem(_host_path(si, hi, f"disks[{di}].device"), "bare metal disks need a device path"))
+                    out.append(
+                        Problem(_host_path(si, hi, f"disks[{di}].device"), "bare metal disks need a device path")
+                    )
     return out
 
 

@@ -86,12 +86,18 @@ def _sites(bp: Blueprint) -> list[dict[str, Any]]:
             "region": site.region,
             "hosts": [h.name for h in site.hosts],
             "raw_capacity_gb": raw[site.name],
-            "management": {"cidr": str(nets.management.cidr), "gateway": str(gateway_of(nets.management.cidr, nets.management.gateway))},
+            "management": {
+                "cidr": str(nets.management.cidr),
+                "gateway": str(gateway_of(nets.management.cidr, nets.management.gateway)),
+            },
             "storage": None,
             "links": {},
         }
         if nets.storage:
-            entry["storage"] = {"cidr": str(nets.storage.cidr), "gateway": str(gateway_of(nets.storage.cidr, nets.storage.gateway))}
+            entry["storage"] = {
+                "cidr": str(nets.storage.cidr),
+                "gateway": str(gateway_of(nets.storage.cidr, nets.storage.gateway)),
+            }
         for other in bp.sites:
             link = bp.link(site.name, other.name) if other.name != site.name else None
             if link is not None:
@@ -116,7 +122,12 @@ def build_plan(bp: Blueprint) -> Plan:
         "versions": versions,
         "sites": _sites(bp),
         "hosts": [
-            {"name": h.name, "site": s.name, "roles": sorted(h.roles), "management_address": str(h.addresses.management)}
+            {
+                "name": h.name,
+                "site": s.name,
+                "roles": sorted(h.roles),
+                "management_address": str(h.addresses.management),
+            }
             for _, _, s, h in bp.hosts()
         ],
         "quorums": _quorums(bp),

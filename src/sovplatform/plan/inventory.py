@@ -32,15 +32,17 @@ def plan_inventory(bp: Blueprint) -> dict[str, Any]:
             "sov_storage_cidr": str(storage_net),
             "sov_node_labels": {REGION_LABEL: site.region, ZONE_LABEL: site.name},
             "sov_crush_location": crush_location(site.name, host.name),
-            "sov_disks": [
-                {"size_gb": d.size_gb, **({"device": d.device} if d.device else {})} for d in host.disks
-            ],
+            "sov_disks": [{"size_gb": d.size_gb, **({"device": d.device} if d.device else {})} for d in host.disks],
         }
     children: dict[str, Any] = {}
     for role in ROLES:
         members = bp.hosts_with_role(role)
         children[role] = {"hosts": {m: None for m in members}}
-    quorum_groups = {"etcd_members": bp.etcd_members(), "ceph_mon": bp.ceph_monitors(), "openbao_voters": bp.openbao_voters()}
+    quorum_groups = {
+        "etcd_members": bp.etcd_members(),
+        "ceph_mon": bp.ceph_monitors(),
+        "openbao_voters": bp.openbao_voters(),
+    }
     for group, members in quorum_groups.items():
         children[group] = {"hosts": {m: None for m in members}}
     for site in bp.sites:
