@@ -6,6 +6,7 @@ problem names the path (``sites[1].hosts[0].roles``) and, where known, the line.
 
 from __future__ import annotations
 
+import ipaddress
 import types
 import typing
 from pathlib import Path
@@ -122,6 +123,14 @@ def _message(err: Any) -> tuple[tuple[Any, ...], str]:
         return loc, f"expected a mapping, got {type(value).__name__} {value!r}"
     if kind == "list_type":
         return loc, f"expected a list, got {type(value).__name__} {value!r}"
+    if kind.startswith("ip_v4_network") and isinstance(value, str):
+        try:
+            loose = ipaddress.IPv4Network(value, strict=False)
+        except ValueError:
+            return loc, f"{value!r} is not an IPv4 network in CIDR form (e.g. 198.18.1.0/24)"
+        return loc, f"{value!r} has host bits set; did you mean {loose}?"
+    if kind.startswith("ip_v4_address"):
+        return loc, f"{value!r} is not an IPv4 address"
     text = err["msg"]
     if "[key]" in err["loc"]:
         text = f"key {value!r}: {text}"
