@@ -278,3 +278,40 @@ def test_malformed_documents(text: str, fragment: str) -> None:
     with pytest.raises(BlueprintError) as info:
         validate_text(text)
     assert any(fragment in p.render() for p in info.value.problems)
+
+
+def test_single_custodian_cannot_recover_alone() -> None:
+    assert_refused(
+        lambda d: d["customer_kms"].update(recovery_threshold=1),
+        "customer_kms.recovery_threshold",
+        "single custodian",
+    )
+
+
+def test_gateway_must_be_a_host_address() -> None:
+    assert_refused(
+        lambda d: d["sites"][2]["networks"]["management"].update(gateway="198.18.3.255"),
+        "sites[2].networks.management.gateway",
+        "broadcast",
+    )
+
+
+def test_customer_kms_needs_a_routable_address_and_valid_port() -> None:
+    assert_refused(
+        lambda d: d["customer_kms"].update(endpoint="https://127.0.0.1:8200"), "customer_kms.endpoint", "not a routable"
+    )
+    assert_refused(
+        lambda d: d["customer_kms"].update(endpoint="https://198.18.250.10:99999"),
+        "customer_kms.endpoint",
+        "port 99999",
+    )
+
+
+def test_explicit_monitor_needs_storage_role() -> None:
+    def monitor_on_compute_only(d: dict[str, Any]) -> None:
+        d["sites"][2]["hosts"].append(
+            {"name": "dc3-c", "roles": ["compute"], "addresses": {"management": "198.18.3.13"}}
+        )
+        d["ceph"]["monitors"] = ["dc1-a", "dc2-a", "dc3-c"]
+
+    assert_refused(monitor_on_compute_only, "ceph.monitors[2]", "lacks the 'storage' role")

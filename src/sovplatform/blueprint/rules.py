@@ -75,7 +75,7 @@ def rule_quorums(bp: Blueprint) -> list[Problem]:
     roles = {h.name: h.roles for _, _, _, h in bp.hosts()}
     site_names = [s.name for s in bp.sites]
     explicit = {
-        "ceph_mon": ("ceph.monitors", bp.ceph.monitors, None),
+        "ceph_mon": ("ceph.monitors", bp.ceph.monitors, "storage"),
         "openbao": ("openbao.voters", bp.openbao.voters, "kms"),
     }
     for key, (path, given, role) in explicit.items():
@@ -135,6 +135,8 @@ def rule_pools(bp: Blueprint) -> list[Problem]:
             )
         if pool.min_size > pool.size:
             out.append(Problem(f"{path}.min_size", f"min_size {pool.min_size} exceeds size {pool.size}"))
+        if pool.pg_num & (pool.pg_num - 1):
+            out.append(Problem(f"{path}.pg_num", f"{pool.pg_num} is not a power of two"))
         if pool.failure_domain != "datacenter":
             out.append(
                 Problem(
@@ -157,11 +159,9 @@ def rule_pools(bp: Blueprint) -> list[Problem]:
                 Problem(
                     f"{path}.size",
                     f"size {pool.size} / min_size {pool.min_size}: after losing one site only {pool.size - 1} "
-                    "copies remain and I/O would stop; size must exceed min_size",
+                    "copy/copies remain and I/O would stop; size must exceed min_size",
                 )
             )
-        if pool.pg_num & (pool.pg_num - 1):
-            out.append(Problem(f"{path}.pg_num", f"{pool.pg_num} is not a power of two"))
     return out
 
 
@@ -178,8 +178,8 @@ def rule_capacity(bp: Blueprint) -> list[Problem]:
         out.append(
             Problem(
                 "ceph.pools",
-                f"the healthy platform holds {usable:.0f} GB usable ({pct} % of raw, one copy per site at most) "
-                f"but the pools need {need:.0f} GB at full size",
+                f"the healthy platform can hold {usable:.1f} GB of copies ({pct} % of raw, at most one copy of the "
+                f"data per site) but the pools need {need:.1f} GB at full size",
             )
         )
     worst = None
@@ -191,8 +191,9 @@ def rule_capacity(bp: Blueprint) -> list[Problem]:
         out.append(
             Problem(
                 "ceph.pools",
-                f"after losing site {worst[0]!r} the remaining sites hold {worst[1]:.0f} GB usable "
-                f"({pct} % of raw) but the pools need {worst[2]:.0f} GB at min_size",
+                f"after losing site {worst[0]!r} the remaining sites can hold {worst[1]:.1f} GB of copies "
+                f"({pct} % of raw, at most one copy of the data per site) but the pools need {worst[2]:.1f} GB "
+                "at min_size",
             )
         )
     return out
@@ -239,6 +240,8 @@ def rule_networks(bp: Blueprint) -> list[Problem]:
             gw = gateway_of(net.cidr, net.gateway)
             if gw not in net.cidr:
                 out.append(Problem(f"sites[{si}].networks.{kind}.gateway", f"{gw} is outside {net.cidr}"))
+            elif gw in (net.cidr.network_address, net.cidr.broadcast_address):
+                out.append(Problem(f"sites[{si}].networks.{kind}.gateway", f"{gw} is the network or broadcast address"))
         for hi, host in enumerate(site.hosts):
             mgmt = site.networks.management
             path = _host_path(si, hi, "addresses.management")
@@ -305,6 +308,12 @@ def rule_customer_kms(bp: Blueprint) -> list[Problem]:
             out.append(
                 Problem(path, f"{host!r} names a platform host; the customer's KMS must live outside the platform")
             )
+    port = _port(kms.endpoint)
+    if port is not None and not 1 <= port <= 65535:
+        out.append(Problem(path, f"port {port} is out of range 1-65535"))
+    if addr is not None and (addr.is_loopback or addr.is_link_local or addr.is_multicast or addr.is_unspecified):
+        out.append(Problem(path, f"{addr} is not a routable address of the customer's premises"))
+        return out
     if addr is not None:
         for npath, net in _networks(bp):
             if addr in net:
@@ -318,6 +327,14 @@ def rule_customer_kms(bp: Blueprint) -> list[Problem]:
         for si, hi, _s, h in bp.hosts():
             if addr in (h.addresses.management, h.addresses.storage) or (h.bmc and addr == h.bmc.address):
                 out.append(Problem(path, f"{addr} is an address of platform host {h.name!r} ({_host_path(si, hi)})"))
+    if len(kms.custodians) > 1 and kms.recovery_threshold < 2:
+        out.append(
+            Problem(
+                "customer_kms.recovery_threshold",
+                f"{kms.recovery_threshold} would let a single custodian recover the platform alone "
+                "(and OpenBao refuses a threshold of 1 for several shares); use 2 or more",
+            )
+        )
     if kms.recovery_threshold > len(kms.custodians):
         out.append(
             Problem(
@@ -344,8 +361,33 @@ def rule_customer_kms(bp: Blueprint) -> list[Problem]:
     return out
 
 
+def _port(url: str) -> int | None:
+    netloc = urlsplit(url).netloc
+    if ":" in netloc.rsplit("]", 1)[-1]:
+        try:
+            return int(netloc.rsplit(":", 1)[1])
+        except ValueError:
+            return None
+    return None
+
+
 def rule_substrate(bp: Blueprint) -> list[Problem]:
     out: list[Problem] = []
+    if bp.substrate.kind == "lab":
+        host = urlsplit(bp.customer_kms.endpoint).hostname or ""
+        try:
+            addr = ip_address(host)
+        except ValueError:
+            addr = None
+        if addr is None or addr.version != 4:
+            out.append(
+                Problem(
+                    "customer_kms.endpoint",
+                    "the lab builds the customer's KMS host itself and needs an IPv4 address here, not a name",
+                )
+            )
+        elif not addr.is_loopback and addr == IPv4Network(f"{addr}/24", strict=False).network_address + 1:
+            out.append(Problem("customer_kms.endpoint", f"{addr} is the lab router's address on that /24; use another"))
     if bp.substrate.kind == "baremetal":
         for si, hi, _s, host in bp.hosts():
             if host.bmc is None:

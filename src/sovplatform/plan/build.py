@@ -113,7 +113,12 @@ def build_plan(bp: Blueprint) -> Plan:
     loss = {}
     for site in bp.sites:
         usable, need = capacity_after_loss(bp, site.name)
-        loss[site.name] = {"usable_gb": round(usable, 1), "needed_at_min_size_gb": round(need, 1)}
+        raw_left = sum(gb for name, gb in raw_capacity_gb(bp).items() if name != site.name)
+        loss[site.name] = {
+            "raw_gb": raw_left,
+            "replica_capacity_gb": round(usable, 1),
+            "needed_at_min_size_gb": round(need, 1),
+        }
     data: dict[str, Any] = {
         "format": PLAN_FORMAT,
         "platform": bp.name,

@@ -1,0 +1,1 @@
+"""Operations: short compositions of plan, substrate, engine and checks (up, down, status, …)."""
