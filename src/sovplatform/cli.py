@@ -7,18 +7,21 @@ import json
 import os
 import sys
 import traceback
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 import typer
 from rich.console import Console
 
 from sovplatform.blueprint import Blueprint, BlueprintError, load_blueprint
 from sovplatform.files import write_tree
+from sovplatform.operations.context import Context
 from sovplatform.paths import state_dir
 from sovplatform.plan.build import build_plan, render_files, summary
 
 EXIT_OK, EXIT_FAILED, EXIT_INVALID = 0, 1, 2
+T = TypeVar("T")
 
 app = typer.Typer(
     add_completion=False,
@@ -126,6 +129,153 @@ def _render_plan(d: dict, target: Path, changed: list[str]) -> None:
     out.print(
         f"{len(d['artefacts'])} artefacts; plan written to {target} ({len(changed)} file(s) changed)", highlight=False
     )
+
+
+# ---- operations on a platform --------------------------------------------------------------
+
+YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output on stdout")]
+
+
+def _confirm(question: str, yes: bool) -> None:
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        raise _fail([f"refused: {question} (no terminal to ask on; pass --yes to confirm)"])
+    if not typer.confirm(question, default=False):
+        raise _fail(["aborted: nothing was changed"])
+
+
+def _run_operation(blueprint: Path, fn: Callable[[Context], T], title: str) -> T:
+    from sovplatform.engine.lock import LockHeld
+    from sovplatform.engine.progress import Progress
+    from sovplatform.operations.errors import OperationError
+
+    bp = _load(blueprint)
+    with Progress(err, title=title) as progress:
+        ctx = Context(bp, progress)
+        try:
+            return fn(ctx)
+        except LockHeld as exc:
+            raise _fail([f"refused: {exc}"]) from None
+        except OperationError as exc:
+            lines = list(exc.problems) + ([exc.hint] if exc.hint else [])
+            raise _fail(lines, exc.code) from None
+
+
+@app.command()
+def up(blueprint: BlueprintArg, yes: YesOpt = False) -> None:
+    """Bring the platform up: plan, offline mirror, hosts, converge. A second run changes nothing."""
+    from sovplatform.operations.up import up as do_up
+
+    del yes  # nothing up does is destructive yet; accepted so scripts can pass it uniformly
+    result = _run_operation(blueprint, do_up, "up")
+    from rich.table import Table
+
+    table = Table(title="hosts", title_justify="left")
+    for col in ("host", "site", "address"):
+        table.add_column(col)
+    for h in result.hosts:
+        table.add_row(str(h["name"]), str(h["site"]), str(h["address"]))
+    out.print(table)
+    phases = ", ".join(f"{k} {v:.1f}s" for k, v in result.phases.items())
+    out.print(
+        f"up: {len(result.hosts)} hosts converged, {result.changed_tasks} task(s) changed ({phases})", highlight=False
+    )
+
+
+@app.command()
+def down(blueprint: BlueprintArg, yes: YesOpt = False) -> None:
+    """Remove every host, network, process and mount of the platform's lab (state and caches stay)."""
+    from sovplatform.operations.down import down as do_down
+
+    bp = _load(blueprint)
+    _confirm(f"destroy every host of platform {bp.name}?", yes)
+    warnings = _run_operation(blueprint, do_down, "down")
+    for line in warnings:
+        err.print(f"warning: {line}", markup=False, highlight=False)
+    out.print(f"down: platform {bp.name} removed", highlight=False)
+
+
+@app.command()
+def status(blueprint: BlueprintArg, as_json: JsonOpt = False) -> None:
+    """Every host: site, address, running or stopped, reachable over SSH."""
+    from sovplatform.operations.status import status as do_status
+
+    data = _run_operation(blueprint, do_status, "status")
+    if as_json:
+        print(json.dumps(data, indent=2, sort_keys=True))
+        return
+    from rich.table import Table
+
+    table = Table(title="hosts", title_justify="left")
+    for col in ("host", "site", "address", "state", "reachable"):
+        table.add_column(col)
+    for h in data["hosts"]:
+        table.add_row(h["name"], h["site"], h["address"], h["state"], "yes" if h["reachable"] else "no")
+    out.print(table)
+
+
+lab_app = typer.Typer(no_args_is_help=True, help="Fault controls for drills on the lab substrate.")
+app.add_typer(lab_app, name="lab")
+
+
+@lab_app.command("power")
+def lab_power(
+    action: Annotated[str, typer.Argument(help="off | on")],
+    blueprint: BlueprintArg,
+    host: Annotated[str | None, typer.Option("--host", help="One host")] = None,
+    site: Annotated[str | None, typer.Option("--site", help="Every host of a site")] = None,
+) -> None:
+    """Power hosts off (clean shutdown) or on."""
+    from sovplatform.operations.faults import power
+
+    if action not in ("off", "on"):
+        raise _fail([f"action: {action!r} is not one of: off, on"])
+    if (host is None) == (site is None):
+        raise _fail(["give exactly one of --host or --site"])
+    changed = _run_operation(blueprint, lambda ctx: power(ctx, action, host, site), f"power {action}")
+    out.print(f"power {action}: {', '.join(changed) if changed else 'nothing to do'}", highlight=False)
+
+
+@lab_app.command("partition")
+def lab_partition(
+    blueprint: BlueprintArg, site: Annotated[str, typer.Option("--site", help="Site to cut off")]
+) -> None:
+    """Cut a site's inter-site links while its hosts keep running."""
+    from sovplatform.operations.faults import partition
+
+    _run_operation(blueprint, lambda ctx: partition(ctx, site), "partition")
+    out.print(f"partition: site {site} is cut off from the other sites", highlight=False)
+
+
+@lab_app.command("heal")
+def lab_heal(blueprint: BlueprintArg) -> None:
+    """Restore every inter-site link."""
+    from sovplatform.operations.faults import heal
+
+    _run_operation(blueprint, heal, "heal")
+    out.print("heal: every inter-site link restored", highlight=False)
+
+
+mirror_app = typer.Typer(no_args_is_help=True, help="The offline mirror (packages and binaries).")
+app.add_typer(mirror_app, name="mirror")
+
+
+@mirror_app.command("build")
+def mirror_build(
+    blueprint: BlueprintArg,
+    out_dir: Annotated[Path, typer.Option("--out", help="Directory to write the mirror to")],
+) -> None:
+    """Fetch every artefact of the plan into a flat apt repository plus binary store, for air-gapped sites."""
+    from sovplatform.operations.mirror_service import build
+
+    def run(ctx: Context) -> Path:
+        ctx.progress.phase("mirror")
+        return build(ctx, out_dir.absolute())
+
+    manifest_path = _run_operation(blueprint, run, "mirror")
+    out.print(f"mirror written to {out_dir} (manifest: {manifest_path})", highlight=False)
 
 
 def main() -> None:

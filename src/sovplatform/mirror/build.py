@@ -1,0 +1,229 @@
+"""Building the mirror from an artefact list: resolve, download (cached), verify, index, sign,
+then publish atomically.
+
+A cold build downloads everything into the cache; a warm build for the same list finds the
+package lists recent and every .deb and binary cached, so it only re-resolves, hard-links
+files and rewrites the small index files.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+
+from sovplatform.mirror import binaries, debs, layout, repo, tools
+from sovplatform.mirror.errors import MirrorError
+from sovplatform.mirror.manifest import DebFile, MirrorManifest, ResolvedArtefact, render_sums
+from sovplatform.mirror.signing import MirrorKey
+from sovplatform.plan.artefacts import Artefact
+
+Progress = Callable[[str], None]
+
+
+def _quiet(_: str) -> None:
+    pass
+
+
+@contextlib.contextmanager
+def _cache_lock(path: Path, progress: Progress) -> Iterator[None]:
+    """One build per cache at a time: apt's lists and archives dir are shared."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            progress(f"waiting for another mirror build using {path.parent}")
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def debian_suite(artefacts: Iterable[Artefact]) -> str:
+    suites = {a.source.removeprefix("debian:") for a in artefacts if a.kind == "deb"}
+    bad = sorted(s for s in suites if not s or ":" in s)
+    if bad or len(suites) > 1:
+        raise MirrorError(f"deb artefacts must all come from one 'debian:<suite>' source, got {sorted(suites)}")
+    return suites.pop() if suites else "bookworm"
+
+
+def check_inputs(artefacts: Iterable[Artefact]) -> list[str]:
+    """Problems visible without any download, all reported at once before anything is fetched."""
+    problems: list[str] = []
+    for a in artefacts:
+        if a.kind not in ("deb", "binary"):
+            problems.append(f"{a.kind} {a.name}: unknown artefact kind {a.kind!r}")
+        elif a.kind == "binary":
+            if not a.sha256 or not re.fullmatch(r"[0-9a-f]{64}", a.sha256):
+                problems.append(f"binary {a.name} {a.version}: no valid sha256 pinned; refusing an unchecked binary")
+            try:
+                binaries.parse_source(a.source)
+            except MirrorError as exc:
+                problems.extend(f"binary {a.name} {a.version}: {p}" for p in exc.problems)
+    return problems
+
+
+def _stage_dir(out_dir: Path) -> Path:
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    # Leftovers of an interrupted build (our own prefix only) are removed, never reused.
+    for stale in out_dir.parent.glob(f".{out_dir.name}.build-*"):
+        shutil.rmtree(stale, ignore_errors=True)
+    return Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.build-"))
+
+
+def _swap_in(stage: Path, out_dir: Path) -> None:
+    """Replace out_dir by the finished stage. Two renames on one filesystem: readers see the old
+    tree or the new one (for an instant, none), never a partial one."""
+    old: Path | None = None
+    if out_dir.exists():
+        old = out_dir.parent / f".{out_dir.name}.build-old"
+        shutil.rmtree(old, ignore_errors=True)
+        os.rename(out_dir, old)
+    os.rename(stage, out_dir)
+    os.chmod(out_dir, 0o755)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def build_mirror(
+    artefacts: list[Artefact],
+    out_dir: Path,
+    cache_dir: Path | None = None,
+    progress: Progress | None = None,
+    *,
+    sources: debs.DebianSources | None = None,
+    refresh: bool = False,
+) -> MirrorManifest:
+    """Build the mirror for ``artefacts`` at ``out_dir``; raise MirrorError on any problem,
+    in which case out_dir is left as it was.
+
+    ``cache_dir`` defaults to the user's cache (see ``layout.default_cache_dir``); ``refresh``
+    forces an apt update even when the cached package lists are recent.
+    """
+    say = progress or _quiet
+    cache = layout.CacheLayout(cache_dir or layout.default_cache_dir())
+    deb_items = sorted(a for a in artefacts if a.kind == "deb")
+    bin_items = sorted(a for a in artefacts if a.kind == "binary")
+    problems = check_inputs(artefacts)
+    if problems:
+        raise MirrorError(problems)
+    suite = debian_suite(deb_items)
+    src = sources or debs.DebianSources(suite=suite)
+    if src.suite != suite:
+        raise MirrorError(f"artefacts want Debian {suite} but the sources are for {src.suite}")
+    tools.ensure_tools("apt-get", "apt-ftparchive", "gpg", "gpgconf", progress=say)
+
+    with _cache_lock(cache.lock, say):
+        # Fetch everything first, so a download problem never costs a half-made stage dir.
+        wanted = {a.name: a.version for a in deb_items}
+        pins: dict[str, str] = {}
+        closure: list[debs.ResolvedDeb] = []
+        if wanted:
+            apt = debs.AptRoot(cache.apt_root("\n".join(src.lines())), cache.debs, src)
+            pins, closure = debs.resolve_and_download(apt, wanted, say, refresh=refresh)
+            say("debs: checking cached files against Debian's index")
+            debs.verify_cached(apt, closure)
+            say(f"debs: {len(wanted)} requested, {len(closure)} in the closure")
+        cached_bins = {
+            a: binaries.ensure_binary(
+                a.name, a.version, a.source, a.sha256, cache.binary(a.name, a.version), cache.wheels, say
+            )
+            for a in bin_items
+        }
+
+        stage = _stage_dir(out_dir)
+        key = MirrorKey(cache.gnupg)
+        try:
+            manifest = _assemble(stage, cache, suite, src, deb_items, bin_items, pins, closure, cached_bins, key, say)
+            _swap_in(stage, out_dir)
+        except BaseException:
+            shutil.rmtree(stage, ignore_errors=True)
+            raise
+        finally:
+            key.close()
+    say(f"mirror ready at {out_dir} ({manifest.total_bytes / 1e6:.1f} MB)")
+    return manifest
+
+
+def _assemble(
+    stage: Path,
+    cache: layout.CacheLayout,
+    suite: str,
+    src: debs.DebianSources,
+    deb_items: list[Artefact],
+    bin_items: list[Artefact],
+    pins: dict[str, str],
+    closure: list[debs.ResolvedDeb],
+    cached_bins: dict[Artefact, Path],
+    key: MirrorKey,
+    say: Progress,
+) -> MirrorManifest:
+    repo_dir = stage / layout.REPO_DIR
+    pool = repo_dir / layout.POOL_DIR
+    pool.mkdir(parents=True)
+    say(f"repo: linking {len(closure)} debs")
+    pool_names: dict[debs.ResolvedDeb, str] = {}
+    for d in closure:
+        pool_name = layout.deb_pool_name(d.name, d.version, d.arch)
+        binaries.link_or_copy(cache.debs / d.archive_name, pool / pool_name)
+        pool_names[d] = f"{layout.POOL_DIR}/{pool_name}"
+    say("repo: indexing (apt-ftparchive) and signing")
+    stanzas = repo.index(repo_dir, suite)
+    fpr = key.ensure()
+    key.sign_release(fpr, repo_dir)
+    key.export(fpr, stage / layout.KEYRING, stage / layout.KEY_ASC)
+
+    deb_files: dict[str, DebFile] = {}
+    for d in closure:
+        fields = stanzas.get(pool_names[d])
+        if fields is None:
+            raise MirrorError(f"repo: apt-ftparchive did not index {pool_names[d]}")
+        deb_files[d.name] = DebFile(
+            name=d.name,
+            version=d.version,
+            arch=d.arch,
+            filename=f"{layout.REPO_DIR}/{pool_names[d]}",
+            sha256=fields["SHA256"],
+            size=int(fields["Size"]),
+        )
+
+    resolved: list[ResolvedArtefact] = []
+    for a in deb_items:
+        f = deb_files.get(a.name)
+        if f is None or f.version != pins[a.name]:
+            raise MirrorError(f"deb {a.name}: apt resolved the closure without it at {pins[a.name]}")
+        resolved.append(
+            ResolvedArtefact("deb", a.name, a.version, f.version, f.filename, f.sha256, f.size, a.roles, a.source)
+        )
+
+    sums: list[tuple[str, str]] = []
+    for a in bin_items:
+        rel = layout.binary_path(a.name, a.version)
+        binaries.link_or_copy(cached_bins[a], stage / rel)
+        assert a.sha256
+        (stage / rel).parent.joinpath(layout.SUMS).write_text(render_sums([(a.name, a.sha256)]))
+        sums.append((rel.removeprefix(f"{layout.BINARIES_DIR}/"), a.sha256))
+        resolved.append(
+            ResolvedArtefact(
+                "binary", a.name, a.version, a.version, rel, a.sha256, (stage / rel).stat().st_size, a.roles, a.source
+            )
+        )
+    if sums:
+        (stage / layout.BINARIES_DIR / layout.SUMS).write_text(render_sums(sums))
+
+    manifest = MirrorManifest(
+        suite=suite,
+        artefacts=tuple(resolved),
+        debs=tuple(deb_files.values()),
+        signing_key=fpr,
+        sources=tuple(src.lines()),
+    )
+    (stage / layout.MANIFEST).write_text(manifest.to_json())
+    return manifest

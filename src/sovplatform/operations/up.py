@@ -1,0 +1,134 @@
+"""`up`: plan, offline mirror, substrate (through Terraform), converge. Each step journalled."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sovplatform.engine.ansible import run_playbook
+from sovplatform.engine.lock import PlatformLock
+from sovplatform.engine.terraform import RootModule, TerraformError
+from sovplatform.files import write_atomic, write_tree
+from sovplatform.operations import mirror_service
+from sovplatform.operations.context import Context
+from sovplatform.operations.errors import OperationError, Refused
+from sovplatform.operations.inventory import write_inventory
+from sovplatform.operations.lab import lab_for
+from sovplatform.plan.build import render_files
+from sovplatform.substrate.lab import PrecheckFailed
+from sovplatform.substrate.lab.specfile import spec_to_dict
+
+PROGRESS_ENV = "SOVPLATFORM_PROGRESS_FILE"
+
+
+@dataclass
+class UpResult:
+    hosts: list[dict[str, Any]]
+    changed_tasks: int
+    phases: dict[str, float] = field(default_factory=dict)
+    log: str = ""
+
+
+class _Tail:
+    """Follow a progress file that a child process (the lab provisioner) appends to."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.offset = 0
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("")
+
+    def lines(self) -> list[str]:
+        try:
+            with self.path.open() as fh:
+                fh.seek(self.offset)
+                data = fh.read()
+                self.offset = fh.tell()
+        except FileNotFoundError:
+            return []
+        return [line for line in data.splitlines() if line.strip()]
+
+
+def up(ctx: Context) -> UpResult:
+    progress = ctx.progress
+    lab = lab_for(ctx)
+    try:
+        lab.precheck()
+    except PrecheckFailed as failed:
+        raise Refused(list(failed.problems)) from None
+    phases: dict[str, float] = {}
+    with PlatformLock(ctx.state, "up " + ctx.blueprint.name):
+        journal = ctx.journal("up")
+
+        def step(name: str) -> float:
+            journal.record(name, "started")
+            progress.phase(name)
+            return time.monotonic()
+
+        def done(name: str, started: float, **detail: Any) -> None:
+            phases[name] = round(time.monotonic() - started, 2)
+            journal.record(name, "done", seconds=phases[name], **detail)
+
+        t = step("plan")
+        changed = write_tree(ctx.state / "plan", render_files(ctx.plan))
+        done("plan", t, changed_files=len(changed))
+
+        t = step("mirror")
+        manifest = mirror_service.build(ctx, ctx.state / "mirror")
+        done("mirror", t, manifest=str(manifest))
+
+        t = step("hosts")
+        spec_file = ctx.state / "lab-spec.json"
+        write_atomic(spec_file, (json.dumps(spec_to_dict(lab.spec), indent=2, sort_keys=True) + "\n").encode())
+        tail = _Tail(ctx.state / "progress.log")
+        os.environ[PROGRESS_ENV] = str(tail.path)
+
+        def relay() -> None:
+            for line in tail.lines():
+                progress.update(line)
+
+        module = RootModule("lab", ctx.state / "terraform")
+        try:
+            run = module.apply(
+                {"spec_file": str(spec_file), "state_dir": str(lab.state_dir), "python": sys.executable},
+                heartbeat=relay,
+            )
+        except TerraformError as exc:
+            journal.record("hosts", "failed", error=str(exc))
+            raise OperationError([f"substrate: {p}" for p in exc.problems], hint=f"progress log: {tail.path}") from None
+        finally:
+            relay()
+            os.environ.pop(PROGRESS_ENV, None)
+        # Terraform only acts when the specification changes; a host stopped since (a reboot
+        # of this machine, a power drill) is brought back here without touching running ones.
+        hosts = lab.up(progress.update)
+        done("hosts", t, terraform_added=run.added, hosts=len(hosts))
+
+        t = step("mirror-serve")
+        url = mirror_service.ensure(ctx, lab.controller_address)
+        done("mirror-serve", t, url=url)
+
+        t = step("converge")
+        platform_hosts = [h for h in hosts if h["name"] in ctx.blueprint.host_site()]
+        inventory = write_inventory(ctx.plan, platform_hosts, ctx.state)
+        result = run_playbook(
+            "site.yml",
+            inventory,
+            ctx.state / "runner",
+            progress,
+            extravars={"sov_mirror_url": url},
+        )
+        if not result.ok:
+            journal.record("converge", "failed", failures=[f.render() for f in result.failures], log=str(result.log))
+            raise OperationError(
+                [f.render() for f in result.failures] or [f"ansible-playbook ended with status {result.status}"],
+                hint=f"full log: {result.log}",
+            )
+        done("converge", t, changed=result.changed_total)
+        journal.record("up", "done")
+        return UpResult(hosts=platform_hosts, changed_tasks=result.changed_total, phases=phases, log=str(result.log))
