@@ -121,7 +121,12 @@ def up(ctx: Context) -> UpResult:
             inventory,
             ctx.state / "runner",
             progress,
-            extravars={"sov_mirror_url": url},
+            extravars={
+                "sov_mirror_url": url,
+                # The key comes from the controller's own build, never fetched over the network it guards.
+                "sov_mirror_key": (ctx.state / "mirror" / "mirror-key.asc").read_text(),
+                "sov_mirror_signed_by": "/usr/share/keyrings/sovplatform-mirror.asc",
+            },
         )
         if not result.ok:
             journal.record("converge", "failed", failures=[f.render() for f in result.failures], log=str(result.log))
