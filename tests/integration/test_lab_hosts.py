@@ -1,0 +1,224 @@
+"""The lab substrate for real: nspawn hosts, per-site bridges, the router, WAN delay, partitions.
+
+Needs root, systemd-nspawn and debootstrap (see precheck.py for the Debian packages). The golden
+image is cached in the user's cache dir, so only the first run pays for debootstrap (~1 min).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from sovplatform.substrate.lab import LabSubstrate
+from sovplatform.substrate.lab.image import default_cache_dir
+from sovplatform.substrate.lab.names import LabNames
+from sovplatform.substrate.lab.precheck import problems
+from sovplatform.substrate.spec import ExternalHostSpec, HostSpec, LabSpec, LinkSpec, SiteNet
+
+pytestmark = pytest.mark.lab
+
+PLATFORM = "labtest"
+RTT = {("dc1", "dc2"): 20.0, ("dc1", "dc3"): 40.0, ("dc2", "dc3"): 30.0}
+
+
+def _spec() -> LabSpec:
+    sites = tuple(
+        SiteNet(f"dc{n}", n - 1, f"198.18.{n}.0/24", f"198.18.{n}.1", f"198.19.{n}.0/24", f"198.19.{n}.1")
+        for n in (1, 2, 3)
+    )
+    hosts = tuple(
+        HostSpec(f"dc{i + 1}-a", f"dc{i + 1}", f"198.18.{i + 1}.10", f"198.19.{i + 1}.10", (1,), ("storage",))
+        for i in range(3)
+    )
+    links = tuple(LinkSpec(a, b, rtt) for (a, b), rtt in RTT.items())
+    kms = ExternalHostSpec("kms", "198.18.250.10", "198.18.250.0/24", "198.18.250.1")
+    return LabSpec(PLATFORM, sites, hosts, links, kms)
+
+
+def _skip_reason(tmp: Path) -> str | None:
+    found = problems(tmp, default_cache_dir())
+    return "lab substrate unavailable: " + "; ".join(found) if found else None
+
+
+def _footprint(prefix: str, state_dir: Path) -> dict[str, list[str]]:
+    """Everything on the machine that carries this lab's prefix or lives under its state dir."""
+
+    def lines(*argv: str) -> list[str]:
+        return subprocess.run(argv, capture_output=True, text=True, check=False).stdout.splitlines()
+
+    mounts = [m for m in Path("/proc/mounts").read_text().splitlines() if prefix in m or str(state_dir) in m]
+    processes = [p for p in lines("ps", "-eww", "-o", "pid,args") if prefix in p]
+    units = [u for u in lines("systemctl", "list-units", "--all", "--plain", "--no-legend") if prefix in u]
+    return {
+        "links": [line for line in lines("ip", "-o", "link") if prefix in line],
+        "netns": [line for line in lines("ip", "netns") if prefix in line],
+        "mounts": mounts,
+        "processes": processes,
+        "units": units,
+        "routes": [r for r in lines("ip", "route") if prefix in r],
+    }
+
+
+class Lab:
+    def __init__(self, substrate: LabSubstrate, contract: list[dict[str, object]], before: dict[str, list[str]]):
+        self.substrate = substrate
+        self.contract = {str(h["name"]): h for h in contract}
+        self.before = before
+        self.key = substrate.ssh_key
+
+    def ssh(self, host: str, command: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        address = str(self.contract[host]["address"])
+        return subprocess.run(
+            [
+                "ssh",
+                "-i",
+                str(self.key),
+                "-o",
+                "StrictHostKeyChecking=no",
+                "-o",
+                "UserKnownHostsFile=/dev/null",
+                "-o",
+                "LogLevel=ERROR",
+                "-o",
+                "ConnectTimeout=5",
+                "-o",
+                "BatchMode=yes",
+                f"root@{address}",
+                command,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+
+    def ping_avg_ms(self, source: str, target: str, count: int = 10) -> float | None:
+        address = self.contract[target]["address"]
+        out = self.ssh(source, f"ping -n -q -c {count} -i 0.2 -W 1 {address}").stdout
+        match = re.search(r"= [\d.]+/([\d.]+)/", out)
+        return float(match.group(1)) if match else None
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+    state_dir = tmp_path_factory.mktemp("lab-state")
+    reason = _skip_reason(state_dir)
+    if reason:
+        pytest.skip(reason)
+    substrate = LabSubstrate(_spec(), state_dir, default_cache_dir())
+    before = _footprint(LabNames(PLATFORM).prefix, state_dir)
+    messages: list[str] = []
+    try:
+        contract = substrate.up(messages.append)
+        yield Lab(substrate, contract, before)
+    finally:
+        substrate.down()
+
+
+def test_every_host_answers_ssh_with_the_platform_key(lab: Lab) -> None:
+    assert set(lab.contract) == {"dc1-a", "dc2-a", "dc3-a", "kms"}
+    assert oct(lab.key.stat().st_mode & 0o777) == "0o600"
+    machine_ids = set()
+    for name, host in lab.contract.items():
+        assert host["ssh_user"] == "root" and host["ssh_port"] == 22
+        result = lab.ssh(name, "true && hostname && cat /etc/machine-id")
+        assert result.returncode == 0, f"{name}: {result.stderr}"
+        hostname, machine_id = result.stdout.split()
+        assert hostname == name
+        machine_ids.add(machine_id)
+    assert len(machine_ids) == len(lab.contract)
+    disks = lab.ssh("dc1-a", "stat -c %s /var/lib/sovplatform/disks/disk0.img").stdout.strip()
+    assert disks == str(1024**3)
+
+
+def test_ping_rtt_between_sites_matches_the_links(lab: Lab) -> None:
+    for (a, b), rtt in RTT.items():
+        if rtt == 30.0:
+            continue  # two pairs suffice; keeps the test short
+        measured = lab.ping_avg_ms(f"{a}-a", f"{b}-a")
+        assert measured is not None, f"no ping reply {a} -> {b}"
+        assert abs(measured - rtt) <= 0.2 * rtt, f"{a}<->{b}: measured {measured} ms, configured {rtt} ms"
+    # The KMS network is not a WAN link: no added delay.
+    to_kms = lab.ping_avg_ms("dc1-a", "kms", count=3)
+    assert to_kms is not None and to_kms < 5
+
+
+def test_partition_cuts_only_that_site_and_heal_restores_it(lab: Lab) -> None:
+    lab.substrate.partition("dc3")
+    try:
+        assert lab.substrate.status()["partitioned"] == ["dc3"]
+        assert lab.ping_avg_ms("dc1-a", "dc3-a", count=2) is None
+        assert lab.ping_avg_ms("dc3-a", "dc2-a", count=2) is None
+        assert lab.ping_avg_ms("dc3-a", "kms", count=2) is None
+        assert lab.ping_avg_ms("dc1-a", "dc2-a", count=2) is not None
+        # The controller still sees the partitioned site, so tests can observe both sides.
+        assert lab.ssh("dc3-a", "true").returncode == 0
+    finally:
+        lab.substrate.heal()
+    assert lab.substrate.status()["partitioned"] == []
+    assert lab.ping_avg_ms("dc1-a", "dc3-a", count=2) is not None
+
+
+def test_power_off_and_on_again(lab: Lab) -> None:
+    lab.substrate.power("off", host="dc2-a")
+    hosts = {h["name"]: h for h in lab.substrate.status()["hosts"]}  # type: ignore[union-attr]
+    assert hosts["dc2-a"]["running"] is False and hosts["dc2-a"]["reachable"] is False
+    assert hosts["dc1-a"]["running"] is True
+    assert lab.ssh("dc2-a", "true", timeout=20).returncode != 0
+    lab.substrate.power("on", host="dc2-a")
+    assert lab.ssh("dc2-a", "true").returncode == 0
+    assert lab.ping_avg_ms("dc1-a", "dc2-a", count=2) is not None
+
+
+def _run_records(lab: Lab) -> dict[str, object]:
+    records: dict[str, object] = {}
+    for host in lab.substrate.hosts:
+        record = json.loads((host.directory / "run.json").read_text())
+        if record.get("unit"):
+            record["since"] = subprocess.run(
+                ["systemctl", "show", "--property=ActiveEnterTimestamp", record["unit"]],
+                capture_output=True,
+                text=True,
+                check=False,
+            ).stdout
+        records[host.name] = record
+    records["delay"] = json.loads((lab.substrate.state_dir / "delay.json").read_text())
+    return records
+
+
+def test_second_up_changes_nothing(lab: Lab) -> None:
+    before = _run_records(lab)
+    rules_before = subprocess.run(
+        ["ip", "netns", "exec", lab.substrate.names.router_netns, "iptables", "-S"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    messages: list[str] = []
+    contract = lab.substrate.up(messages.append)
+    assert {h["name"]: h for h in contract} == lab.contract
+    assert _run_records(lab) == before
+    assert not [m for m in messages if "booting" in m or "creating" in m or "clearing" in m], messages
+    rules_after = subprocess.run(
+        ["ip", "netns", "exec", lab.substrate.names.router_netns, "iptables", "-S"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert rules_after == rules_before
+
+
+def test_down_leaves_nothing_behind(lab: Lab) -> None:
+    prefix = lab.substrate.names.prefix
+    during = _footprint(prefix, lab.substrate.state_dir)
+    assert during["links"] and during["netns"] and during["processes"]
+    lab.substrate.down()
+    after = _footprint(prefix, lab.substrate.state_dir)
+    assert after == lab.before
+    assert all(not found for found in after.values()), after
+    assert not (lab.substrate.state_dir / "hosts").exists()
