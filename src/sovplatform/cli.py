@@ -164,12 +164,18 @@ def _run_operation(blueprint: Path, fn: Callable[[Context], T], title: str) -> T
 
 
 @app.command()
-def up(blueprint: BlueprintArg, yes: YesOpt = False) -> None:
+def up(
+    blueprint: BlueprintArg,
+    yes: YesOpt = False,
+    skip_converge: Annotated[
+        bool, typer.Option("--skip-converge", help="Stop after hosts and mirror (role tests converge themselves)")
+    ] = False,
+) -> None:
     """Bring the platform up: plan, offline mirror, hosts, converge. A second run changes nothing."""
     from sovplatform.operations.up import up as do_up
 
     del yes  # nothing up does is destructive yet; accepted so scripts can pass it uniformly
-    result = _run_operation(blueprint, do_up, "up")
+    result = _run_operation(blueprint, lambda ctx: do_up(ctx, converge=not skip_converge), "up")
     from rich.table import Table
 
     table = Table(title="hosts", title_justify="left")

@@ -20,7 +20,7 @@ def status(ctx: Context) -> dict[str, Any]:
                 "name": name,
                 "site": site,
                 "address": next(str(x.addresses.management) for _, _, _, x in ctx.blueprint.hosts() if x.name == name),
-                "state": "running" if h.get("state") == "running" else "stopped",
+                "state": "running" if h.get("running") else "stopped",
                 "reachable": bool(h.get("reachable")),
             }
         )

@@ -21,6 +21,7 @@ from sovplatform.operations.inventory import write_inventory
 from sovplatform.operations.lab import lab_for
 from sovplatform.plan.build import render_files
 from sovplatform.substrate.lab import PrecheckFailed
+from sovplatform.substrate.lab.precheck import check as check_lab
 from sovplatform.substrate.lab.specfile import spec_to_dict
 
 PROGRESS_ENV = "SOVPLATFORM_PROGRESS_FILE"
@@ -54,11 +55,11 @@ class _Tail:
         return [line for line in data.splitlines() if line.strip()]
 
 
-def up(ctx: Context) -> UpResult:
+def up(ctx: Context, converge: bool = True) -> UpResult:
     progress = ctx.progress
     lab = lab_for(ctx)
     try:
-        lab.precheck()
+        check_lab(lab.state_dir, lab.cache_dir)
     except PrecheckFailed as failed:
         raise Refused(list(failed.problems)) from None
     phases: dict[str, float] = {}
@@ -113,9 +114,15 @@ def up(ctx: Context) -> UpResult:
         url = mirror_service.ensure(ctx, lab.controller_address)
         done("mirror-serve", t, url=url)
 
-        t = step("converge")
         platform_hosts = [h for h in hosts if h["name"] in ctx.blueprint.host_site()]
         inventory = write_inventory(ctx.plan, platform_hosts, ctx.state)
+        write_atomic(ctx.state / "mirror-url", (url + "\n").encode())
+        if not converge:
+            journal.record("converge", "skipped", reason="--skip-converge")
+            journal.record("up", "done")
+            return UpResult(hosts=platform_hosts, changed_tasks=0, phases=phases)
+
+        t = step("converge")
         result = run_playbook(
             "site.yml",
             inventory,
