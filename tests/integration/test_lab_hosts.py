@@ -7,18 +7,16 @@ image is cached in the user's cache dir, so only the first run pays for debootst
 from __future__ import annotations
 
 import json
-import re
 import subprocess
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from sovplatform.substrate.lab import LabSubstrate
 from sovplatform.substrate.lab.image import default_cache_dir
 from sovplatform.substrate.lab.names import LabNames
-from sovplatform.substrate.lab.precheck import problems
 from sovplatform.substrate.spec import ExternalHostSpec, HostSpec, LabSpec, LinkSpec, SiteNet
+from tests.integration.labkit import footprint, ping_avg_ms, skip_reason, ssh
 
 pytestmark = pytest.mark.lab
 
@@ -40,30 +38,6 @@ def _spec() -> LabSpec:
     return LabSpec(PLATFORM, sites, hosts, links, kms)
 
 
-def _skip_reason(tmp: Path) -> str | None:
-    found = problems(tmp, default_cache_dir())
-    return "lab substrate unavailable: " + "; ".join(found) if found else None
-
-
-def _footprint(prefix: str, state_dir: Path) -> dict[str, list[str]]:
-    """Everything on the machine that carries this lab's prefix or lives under its state dir."""
-
-    def lines(*argv: str) -> list[str]:
-        return subprocess.run(argv, capture_output=True, text=True, check=False).stdout.splitlines()
-
-    mounts = [m for m in Path("/proc/mounts").read_text().splitlines() if prefix in m or str(state_dir) in m]
-    processes = [p for p in lines("ps", "-eww", "-o", "pid,args") if prefix in p]
-    units = [u for u in lines("systemctl", "list-units", "--all", "--plain", "--no-legend") if prefix in u]
-    return {
-        "links": [line for line in lines("ip", "-o", "link") if prefix in line],
-        "netns": [line for line in lines("ip", "netns") if prefix in line],
-        "mounts": mounts,
-        "processes": processes,
-        "units": units,
-        "routes": [r for r in lines("ip", "route") if prefix in r],
-    }
-
-
 class Lab:
     def __init__(self, substrate: LabSubstrate, contract: list[dict[str, object]], before: dict[str, list[str]]):
         self.substrate = substrate
@@ -72,46 +46,22 @@ class Lab:
         self.key = substrate.ssh_key
 
     def ssh(self, host: str, command: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-        address = str(self.contract[host]["address"])
-        return subprocess.run(
-            [
-                "ssh",
-                "-i",
-                str(self.key),
-                "-o",
-                "StrictHostKeyChecking=no",
-                "-o",
-                "UserKnownHostsFile=/dev/null",
-                "-o",
-                "LogLevel=ERROR",
-                "-o",
-                "ConnectTimeout=5",
-                "-o",
-                "BatchMode=yes",
-                f"root@{address}",
-                command,
-            ],
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
+        return ssh(self.key, str(self.contract[host]["address"]), command, timeout)
 
     def ping_avg_ms(self, source: str, target: str, count: int = 10) -> float | None:
-        address = self.contract[target]["address"]
-        out = self.ssh(source, f"ping -n -q -c {count} -i 0.2 -W 1 {address}").stdout
-        match = re.search(r"= [\d.]+/([\d.]+)/", out)
-        return float(match.group(1)) if match else None
+        return ping_avg_ms(
+            self.key, str(self.contract[source]["address"]), str(self.contract[target]["address"]), count
+        )
 
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     state_dir = tmp_path_factory.mktemp("lab-state")
-    reason = _skip_reason(state_dir)
+    reason = skip_reason(state_dir)
     if reason:
         pytest.skip(reason)
     substrate = LabSubstrate(_spec(), state_dir, default_cache_dir())
-    before = _footprint(LabNames(PLATFORM).prefix, state_dir)
+    before = footprint(LabNames(PLATFORM).prefix, state_dir)
     messages: list[str] = []
     try:
         contract = substrate.up(messages.append)
@@ -215,10 +165,10 @@ def test_second_up_changes_nothing(lab: Lab) -> None:
 
 def test_down_leaves_nothing_behind(lab: Lab) -> None:
     prefix = lab.substrate.names.prefix
-    during = _footprint(prefix, lab.substrate.state_dir)
+    during = footprint(prefix, lab.substrate.state_dir)
     assert during["links"] and during["netns"] and during["processes"]
     lab.substrate.down()
-    after = _footprint(prefix, lab.substrate.state_dir)
+    after = footprint(prefix, lab.substrate.state_dir)
     assert after == lab.before
     assert all(not found for found in after.values()), after
     assert not (lab.substrate.state_dir / "hosts").exists()

@@ -1,0 +1,66 @@
+"""Shared by the lab integration tests: skip reasons, the machine footprint, SSH and ping."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+
+from sovplatform.substrate.lab.image import default_cache_dir
+from sovplatform.substrate.lab.precheck import problems
+
+
+def skip_reason(tmp: Path) -> str | None:
+    found = problems(tmp, default_cache_dir())
+    return "lab substrate unavailable: " + "; ".join(found) if found else None
+
+
+def footprint(prefix: str, state_dir: Path) -> dict[str, list[str]]:
+    """Everything on the machine that carries this lab's prefix or lives under its state dir."""
+
+    def lines(*argv: str) -> list[str]:
+        return subprocess.run(argv, capture_output=True, text=True, check=False).stdout.splitlines()
+
+    mounts = [m for m in Path("/proc/mounts").read_text().splitlines() if prefix in m or str(state_dir) in m]
+    processes = [p for p in lines("ps", "-eww", "-o", "pid,args") if prefix in p or str(state_dir) in p]
+    units = [u for u in lines("systemctl", "list-units", "--all", "--plain", "--no-legend") if prefix in u]
+    return {
+        "links": [line for line in lines("ip", "-o", "link") if prefix in line],
+        "netns": [line for line in lines("ip", "netns") if prefix in line],
+        "mounts": mounts,
+        "processes": processes,
+        "units": units,
+        "routes": [r for r in lines("ip", "route") if prefix in r],
+    }
+
+
+def ssh(key: Path, address: str, command: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [
+            "ssh",
+            "-i",
+            str(key),
+            "-o",
+            "StrictHostKeyChecking=no",
+            "-o",
+            "UserKnownHostsFile=/dev/null",
+            "-o",
+            "LogLevel=ERROR",
+            "-o",
+            "ConnectTimeout=5",
+            "-o",
+            "BatchMode=yes",
+            f"root@{address}",
+            command,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def ping_avg_ms(key: Path, source: str, target: str, count: int = 10) -> float | None:
+    out = ssh(key, source, f"ping -n -q -c {count} -i 0.2 -W 1 {target}").stdout
+    match = re.search(r"= [\d.]+/([\d.]+)/", out)
+    return float(match.group(1)) if match else None
