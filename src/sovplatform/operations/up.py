@@ -21,6 +21,7 @@ from sovplatform.operations.inventory import write_inventory
 from sovplatform.operations.lab import lab_for
 from sovplatform.plan.build import render_files
 from sovplatform.substrate.lab import PrecheckFailed
+from sovplatform.substrate.lab.image import ensure_image
 from sovplatform.substrate.lab.precheck import check as check_lab
 from sovplatform.substrate.lab.specfile import spec_to_dict
 
@@ -82,6 +83,10 @@ def up(ctx: Context, converge: bool = True) -> UpResult:
         t = step("mirror")
         manifest = mirror_service.build(ctx, ctx.state / "mirror")
         done("mirror", t, manifest=str(manifest))
+
+        t = step("image")
+        image = ensure_image(lab.cache_dir, progress.update)
+        done("image", t, image=str(image))
 
         t = step("hosts")
         spec_file = ctx.state / "lab-spec.json"
