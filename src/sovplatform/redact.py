@@ -9,7 +9,7 @@ SECRET_KEYS = re.compile(r"(token|secret|password|passphrase|private|unseal|reco
 SECRET_VALUES = [
     re.compile(r"\b(hvs|s|b)\.[A-Za-z0-9_-]{20,}\b"),  # OpenBao/Vault tokens
     re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?-----END [A-Z ]*PRIVATE KEY-----", re.S),
-    re.compile(r"AQ[A-Za-z0-9+/]{38}=="),  # cephx keys
+    re.compile(r"\bAQ[A-Za-z0-9+/]{36}=="),  # cephx keys: 40 base64 characters
 ]
 MASK = "<redacted>"
 
