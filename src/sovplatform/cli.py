@@ -185,6 +185,9 @@ def up(
         table.add_row(str(h["name"]), str(h["site"]), str(h["address"]))
     out.print(table)
     phases = ", ".join(f"{k} {v:.1f}s" for k, v in result.phases.items())
+    if skip_converge:
+        out.print(f"up: {len(result.hosts)} hosts up, not converged (--skip-converge) ({phases})", highlight=False)
+        return
     out.print(
         f"up: {len(result.hosts)} hosts converged, {result.changed_tasks} task(s) changed ({phases})", highlight=False
     )

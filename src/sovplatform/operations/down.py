@@ -13,7 +13,7 @@ from sovplatform.engine.terraform import RootModule, TerraformError
 from sovplatform.operations import mirror_service
 from sovplatform.operations.context import Context
 from sovplatform.operations.inventory import remove_inventory, reset_known_hosts
-from sovplatform.operations.lab import lab_for
+from sovplatform.operations.lab import lab_for, substrate_errors
 
 
 def down(ctx: Context) -> list[str]:
@@ -37,7 +37,8 @@ def down(ctx: Context) -> list[str]:
                 )
             except TerraformError as exc:
                 warnings.append(f"terraform destroy failed ({exc}); removed the lab directly")
-        lab.down(ctx.progress.update)
+        with substrate_errors():
+            lab.down(ctx.progress.update)
         remove_inventory(ctx.state)
         reset_known_hosts(ctx.state)
         journal.record("down", "done", warnings=warnings)

@@ -8,7 +8,7 @@ from sovplatform.mirror import serve
 from sovplatform.mirror.build import build_mirror
 from sovplatform.mirror.errors import MirrorError
 from sovplatform.operations.context import Context
-from sovplatform.operations.errors import OperationError
+from sovplatform.operations.errors import OperationError, Refused
 from sovplatform.plan.artefacts import Artefact
 
 MIRROR_PORT = 8080
@@ -19,6 +19,13 @@ def artefacts_of(ctx: Context) -> list[Artefact]:
 
 
 def build(ctx: Context, out_dir: Path) -> Path:
+    # The build swaps the whole directory in: never let that swallow something that is not a mirror.
+    if out_dir.exists() and (
+        not out_dir.is_dir() or (any(out_dir.iterdir()) and not (out_dir / "manifest.json").exists())
+    ):
+        raise Refused(
+            [f"--out: {out_dir} exists and is not a mirror built by sovplatform; choose an empty or new directory"]
+        )
     try:
         build_mirror(artefacts_of(ctx), out_dir, ctx.cache / "mirror", ctx.progress.update)
     except MirrorError as exc:

@@ -5,12 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from sovplatform.operations.context import Context
-from sovplatform.operations.lab import lab_for
+from sovplatform.operations.lab import lab_for, substrate_errors
 
 
 def status(ctx: Context) -> dict[str, Any]:
     lab = lab_for(ctx)
-    raw = lab.status()
+    with substrate_errors():
+        raw = lab.status()
     by_name = {h["name"]: h for h in raw.get("hosts", [])}  # type: ignore[union-attr]
     hosts = []
     for name, site in ctx.blueprint.host_site().items():
@@ -24,4 +25,19 @@ def status(ctx: Context) -> dict[str, Any]:
                 "reachable": bool(h.get("reachable")),
             }
         )
-    return {"hosts": hosts}
+    kms = by_name.get("customer-kms")
+    return {
+        "hosts": hosts,
+        # The lab's own view: its network ("ok" or what is wrong) and the sites cut off now.
+        "network": raw.get("network"),
+        "partitioned": raw.get("partitioned", []),
+        "customer_kms": (
+            {
+                "address": kms.get("address"),
+                "state": "running" if kms.get("running") else "stopped",
+                "reachable": bool(kms.get("reachable")),
+            }
+            if kms
+            else None
+        ),
+    }

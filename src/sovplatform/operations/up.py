@@ -18,7 +18,7 @@ from sovplatform.operations import mirror_service
 from sovplatform.operations.context import Context
 from sovplatform.operations.errors import OperationError, Refused
 from sovplatform.operations.inventory import write_inventory
-from sovplatform.operations.lab import lab_for
+from sovplatform.operations.lab import lab_for, substrate_errors
 from sovplatform.plan.build import render_files
 from sovplatform.substrate.lab import PrecheckFailed
 from sovplatform.substrate.lab.image import ensure_image
@@ -81,11 +81,16 @@ def up(ctx: Context, converge: bool = True) -> UpResult:
         done("plan", t, changed_files=len(changed))
 
         t = step("mirror")
-        manifest = mirror_service.build(ctx, ctx.state / "mirror")
+        try:
+            manifest = mirror_service.build(ctx, ctx.state / "mirror")
+        except OperationError as exc:
+            journal.record("mirror", "failed", error="; ".join(exc.problems))
+            raise
         done("mirror", t, manifest=str(manifest))
 
         t = step("image")
-        image = ensure_image(lab.cache_dir, progress.update)
+        with substrate_errors():
+            image = ensure_image(lab.cache_dir, progress.update)
         done("image", t, image=str(image))
 
         t = step("hosts")
@@ -112,7 +117,8 @@ def up(ctx: Context, converge: bool = True) -> UpResult:
             os.environ.pop(PROGRESS_ENV, None)
         # Terraform only acts when the specification changes; a host stopped since (a reboot
         # of this machine, a power drill) is brought back here without touching running ones.
-        hosts = lab.up(progress.update)
+        with substrate_errors():
+            hosts = lab.up(progress.update)
         done("hosts", t, terraform_added=run.added, hosts=len(hosts))
 
         t = step("mirror-serve")
@@ -138,6 +144,8 @@ def up(ctx: Context, converge: bool = True) -> UpResult:
                 # The key comes from the controller's own build, never fetched over the network it guards.
                 "sov_mirror_key": (ctx.state / "mirror" / "mirror-key.asc").read_text(),
                 "sov_mirror_signed_by": "/usr/share/keyrings/sovplatform-mirror.asc",
+                # Lab hosts share this machine's kernel clock; there is no time server to point at.
+                "sov_ntp_servers": [],
             },
         )
         if not result.ok:

@@ -42,6 +42,15 @@ Progress = Callable[[str], None]
 
 POWER_ACTIONS = ("on", "off", "cycle")
 
+# Kernel object names derive from the platform name alone (so leftovers stay recognisable after
+# a crash); this marker records which state dir owns them, so a second checkout of the same
+# platform is refused instead of tearing the first one's lab down as "leftovers".
+OWNER_DIR = Path("/run/sovplatform")
+
+
+class LabBusy(RuntimeError):
+    """The platform's lab is up from another state dir."""
+
 
 def _quiet(_message: str) -> None:
     pass
@@ -181,10 +190,31 @@ class LabSubstrate:
         except (OSError, ValueError):
             return None
 
+    @property
+    def _owner_file(self) -> Path:
+        return OWNER_DIR / f"{self.names.prefix}.owner"
+
+    def _check_owner(self) -> None:
+        try:
+            owner = Path(self._owner_file.read_text().strip())
+        except OSError:
+            return
+        if owner != self.state_dir and (owner / "lab.json").exists():
+            raise LabBusy(
+                f"platform {self.spec.platform}'s lab is up from another state dir ({owner}); "
+                f"run down with SOVPLATFORM_STATE_DIR={owner.parent.parent} first"
+            )
+
+    def _claim(self) -> None:
+        OWNER_DIR.mkdir(parents=True, exist_ok=True)
+        self._owner_file.write_text(f"{self.state_dir}\n")
+
     def up(self, progress: Progress | None = None) -> list[dict[str, object]]:
         say = progress or _quiet
         check(self.state_dir, self.cache_dir)
+        self._check_owner()
         with self._locked():
+            self._claim()
             self._ensure_ssh_key()
             image = ensure_image(self.cache_dir, say)
             if self._recorded_spec_hash() not in (None, spec_hash(self.spec)):
@@ -228,10 +258,12 @@ class LabSubstrate:
 
     def down(self, progress: Progress | None = None) -> None:
         say = progress or _quiet
+        self._check_owner()
         with self._locked():
             self._teardown(say, remove_hosts=True)
             for name in ("lab.json", "spec.json", "wan.json", "delay.json"):
                 (self.state_dir / name).unlink(missing_ok=True)
+            self._owner_file.unlink(missing_ok=True)
             say("lab is down")
 
     def _teardown(self, say: Progress, remove_hosts: bool) -> None:

@@ -13,8 +13,11 @@ import os
 import sys
 from pathlib import Path
 
-from sovplatform.substrate.lab import POWER_ACTIONS, LabSubstrate, PrecheckFailed
+from sovplatform.substrate.lab import POWER_ACTIONS, LabBusy, LabSubstrate, PrecheckFailed
+from sovplatform.substrate.lab.commands import CommandFailed
+from sovplatform.substrate.lab.hosts import HostError
 from sovplatform.substrate.lab.image import default_cache_dir
+from sovplatform.substrate.lab.network import NetworkError
 from sovplatform.substrate.lab.specfile import load_spec
 
 
@@ -68,9 +71,12 @@ def main(argv: list[str] | None = None) -> int:
         for problem in failed.problems:
             print(f"error: {problem}", file=sys.stderr)
         return 2
-    except ValueError as bad:
+    except (ValueError, LabBusy) as bad:
         print(f"error: {bad}", file=sys.stderr)
         return 2
+    except (NetworkError, HostError, CommandFailed) as failed:
+        print(f"error: {failed}", file=sys.stderr)
+        return 1
     return 0
 
 
