@@ -31,6 +31,12 @@ def write_inventory(plan: Plan, hosts: list[dict[str, Any]], state: Path) -> Pat
             f"        -o UserKnownHostsFile={known_hosts} -o StrictHostKeyChecking=accept-new",
             "        -o ConnectTimeout=10 -o ServerAliveInterval=15",
         ]
+    external = [h for h in hosts if "customer_kms" in (h.get("roles") or [])]
+    if external:
+        # The lab's stand-in for the customer's own KMS: managed here only because the lab
+        # plays the customer too. Real platforms are given an endpoint and never log in to it.
+        lines += ["  children:", "    customer_kms:", "      hosts:"]
+        lines += [f"        {h['name']}:" for h in external]
     write_atomic(inv / "substrate.yml", ("\n".join(lines) + "\n").encode())
     return inv
 

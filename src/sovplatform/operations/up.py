@@ -19,6 +19,7 @@ from sovplatform.operations.context import Context
 from sovplatform.operations.errors import OperationError, Refused
 from sovplatform.operations.inventory import write_inventory
 from sovplatform.operations.lab import lab_for, substrate_errors
+from sovplatform.operations.pki import ensure_pki
 from sovplatform.plan.build import render_files
 from sovplatform.substrate.lab import PrecheckFailed
 from sovplatform.substrate.lab.image import ensure_image
@@ -126,7 +127,11 @@ def up(ctx: Context, converge: bool = True) -> UpResult:
         done("mirror-serve", t, url=url)
 
         platform_hosts = [h for h in hosts if h["name"] in ctx.blueprint.host_site()]
-        inventory = write_inventory(ctx.plan, platform_hosts, ctx.state)
+        inventory = write_inventory(ctx.plan, hosts, ctx.state)
+
+        t = step("pki")
+        pushed = ensure_pki(ctx, hosts)
+        done("pki", t, changed_files=sum(len(v) for v in pushed.values()))
         write_atomic(ctx.state / "mirror-url", (url + "\n").encode())
         if not converge:
             journal.record("converge", "skipped", reason="--skip-converge")

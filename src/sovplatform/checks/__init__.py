@@ -1,0 +1,1 @@
+"""Read-only checks per layer (etcd, ceph, openbao, kms, gateway) that `verify` runs."""

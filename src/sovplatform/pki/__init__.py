@@ -1,0 +1,1 @@
+"""The platform PKI: one CA per platform, its key encrypted at rest, certificates per endpoint."""
