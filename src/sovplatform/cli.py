@@ -225,6 +225,31 @@ def status(blueprint: BlueprintArg, as_json: JsonOpt = False) -> None:
     out.print(table)
 
 
+@app.command()
+def verify(blueprint: BlueprintArg, as_json: JsonOpt = False) -> None:
+    """Read-only checks of every deployed layer; exit 0 only if every check passes."""
+    from sovplatform.operations.verify import verify as do_verify
+
+    report = _run_operation(blueprint, do_verify, "verify")
+    _render_report(report, as_json)
+    if not report["ok"]:
+        raise typer.Exit(EXIT_FAILED)
+
+
+def _render_report(report: dict, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(report, indent=2, sort_keys=True))
+        return
+    from rich.table import Table
+
+    table = Table(title=f"verify: {'ok' if report['ok'] else 'FAILED'}", title_justify="left")
+    for col in ("layer", "check", "ok", "detail"):
+        table.add_column(col)
+    for c in report["checks"]:
+        table.add_row(c["layer"], c["name"], "ok" if c["ok"] else "FAIL", c["detail"])
+    out.print(table)
+
+
 lab_app = typer.Typer(no_args_is_help=True, help="Fault controls for drills on the lab substrate.")
 app.add_typer(lab_app, name="lab")
 

@@ -27,8 +27,19 @@ def platform_ca(ctx: Context) -> PlatformCA:
     return PlatformCA(ctx.state / "pki", ctx.blueprint.name, passphrase)
 
 
-def host_names(host: dict[str, Any]) -> tuple[list[str], list[str]]:
+def service_name(service: str, platform: str) -> str:
+    """The name clients verify when a service is reached through any gateway (TLS passthrough)."""
+    return f"{service}.{platform}.internal"
+
+
+def host_names(host: dict[str, Any], platform: str = "") -> tuple[list[str], list[str]]:
     dns = [str(host["name"]), "localhost"]
+    roles = host.get("roles") or []
+    # Only the hosts that serve a service may present its name.
+    if platform and "kms" in roles:
+        dns.append(service_name("openbao", platform))
+    if platform and "gateway" in roles:
+        dns.append(service_name("s3", platform))
     ips = [str(host["address"]), "127.0.0.1"]
     if host.get("storage_address"):
         ips.append(str(host["storage_address"]))
@@ -54,7 +65,7 @@ def ensure_pki(ctx: Context, hosts: list[dict[str, Any]]) -> dict[str, list[str]
     files: dict[str, list[HostFile]] = {}
     for host in hosts:
         ca = customer if host["name"] == CUSTOMER_KMS_HOST else platform
-        dns, ips = host_names(host)
+        dns, ips = host_names(host, ctx.blueprint.name if ca is platform else "")
         crt = ca.ensure_leaf(f"host-{host['name']}", str(host["name"]), dns, ips)
         key = crt.with_name(crt.name.removesuffix(".crt") + ".key.enc")
         files[str(host["name"])] = [
