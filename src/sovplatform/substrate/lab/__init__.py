@@ -22,6 +22,7 @@ import contextlib
 import fcntl
 import json
 import shutil
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -244,8 +245,12 @@ class LabSubstrate:
             (self.state_dir / "spec.json").write_text(json.dumps(spec_to_dict(self.spec), indent=2))
             return self.contract()
 
-    def _boot(self, chosen: list[LabHost], say: Progress) -> None:
-        """Start the chosen hosts that are not running and plug any missing network ports."""
+    def _boot(self, chosen: list[LabHost], say: Progress, retries: int = 1) -> None:
+        """Start the chosen hosts that are not running and plug any missing network ports.
+
+        A container that exits during boot (seen once on a machine at load 12) is booted again,
+        once; its console log is kept beside the state dir for the post-mortem.
+        """
         for host in chosen:
             record = hostlib.running(host)
             if record is None:
@@ -254,7 +259,17 @@ class LabSubstrate:
             for iface in host.interfaces:
                 if not self.network.port_present(iface.port):
                     self.network.plug(record.leader, iface.inner, iface.port, iface.bridge)
-        hostlib.wait_reachable(chosen, say)
+        try:
+            hostlib.wait_reachable(chosen, say)
+        except hostlib.HostStopped as stopped:
+            kept = self.state_dir / "failed-boots" / f"{stopped.host}-{int(time.time())}.log"
+            kept.parent.mkdir(parents=True, exist_ok=True)
+            if stopped.log.exists():
+                shutil.copyfile(stopped.log, kept)
+            if retries <= 0:
+                raise hostlib.HostError(f"{stopped.host} stopped while booting twice; console log: {kept}") from None
+            say(f"{stopped.host} stopped while booting (console log kept at {kept}); booting it again")
+            self._boot(chosen, say, retries - 1)
 
     def down(self, progress: Progress | None = None) -> None:
         say = progress or _quiet

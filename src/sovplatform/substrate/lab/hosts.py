@@ -50,6 +50,15 @@ class HostError(RuntimeError):
     pass
 
 
+class HostStopped(HostError):
+    """A host's container exited before its sshd answered."""
+
+    def __init__(self, host: str, log: Path) -> None:
+        super().__init__(f"{host} stopped while booting, see {log}")
+        self.host = host
+        self.log = log
+
+
 @dataclass(frozen=True)
 class Interface:
     inner: str  # name inside the host
@@ -347,8 +356,7 @@ def wait_reachable(hosts: list[LabHost], progress: Progress, timeout: float = BO
                 progress(f"{name} is up (ssh at {host.address}) after {time.monotonic() - started:.1f}s")
                 del pending[name]
             elif running(host) is None:
-                log = host.directory / "console.log"
-                raise HostError(f"{name} stopped while booting, see {log}")
+                raise HostStopped(name, host.directory / "console.log")
         elapsed = time.monotonic() - started
         if pending and elapsed > timeout:
             raise HostError(f"no SSH after {timeout:.0f}s from: {', '.join(sorted(pending))}")
