@@ -40,6 +40,7 @@ def down(ctx: Context) -> list[str]:
         with substrate_errors():
             lab.down(ctx.progress.update)
         remove_inventory(ctx.state)
+        (ctx.state / "mirror-url").unlink(missing_ok=True)
         reset_known_hosts(ctx.state)
         journal.record("down", "done", warnings=warnings)
     return warnings
