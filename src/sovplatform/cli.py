@@ -191,6 +191,10 @@ def up(
     out.print(
         f"up: {len(result.hosts)} hosts converged, {result.changed_tasks} task(s) changed ({phases})", highlight=False
     )
+    if result.report is not None:
+        _render_report(result.report, as_json=False)
+        if not result.report["ok"]:
+            raise typer.Exit(EXIT_FAILED)
 
 
 @app.command()

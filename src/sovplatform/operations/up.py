@@ -20,6 +20,7 @@ from sovplatform.operations.errors import OperationError, Refused
 from sovplatform.operations.inventory import write_inventory
 from sovplatform.operations.lab import lab_for, substrate_errors
 from sovplatform.operations.pki import ensure_pki
+from sovplatform.operations.verify import verify
 from sovplatform.plan.build import render_files
 from sovplatform.substrate.lab import PrecheckFailed
 from sovplatform.substrate.lab.image import ensure_image
@@ -35,6 +36,7 @@ class UpResult:
     changed_tasks: int
     phases: dict[str, float] = field(default_factory=dict)
     log: str = ""
+    report: dict[str, Any] | None = None
 
 
 class _Tail:
@@ -160,5 +162,15 @@ def up(ctx: Context, converge: bool = True) -> UpResult:
                 hint=f"full log: {result.log}",
             )
         done("converge", t, changed=result.changed_total)
-        journal.record("up", "done")
-        return UpResult(hosts=platform_hosts, changed_tasks=result.changed_total, phases=phases, log=str(result.log))
+
+        t = step("verify")
+        report = verify(ctx)
+        done("verify", t, ok=report["ok"], failed=[c["name"] for c in report["checks"] if not c["ok"]])
+        journal.record("up", "done", verified=report["ok"])
+        return UpResult(
+            hosts=platform_hosts,
+            changed_tasks=result.changed_total,
+            phases=phases,
+            log=str(result.log),
+            report=report,
+        )

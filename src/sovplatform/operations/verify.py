@@ -10,7 +10,9 @@ from sovplatform.operations.context import Context
 from sovplatform.operations.lab import lab_for, substrate_errors
 
 # Layers `up` deploys, in dependency order, and the module holding each layer's checks.
-LAYERS: dict[str, str] = {}
+LAYERS: dict[str, str] = {
+    "etcd": "sovplatform.checks.etcd",
+}
 
 
 def check_context(ctx: Context) -> CheckContext:
