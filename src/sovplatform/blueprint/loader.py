@@ -151,10 +151,20 @@ def parse_blueprint(text: str, source: str = "<blueprint>") -> tuple[Blueprint, 
     except YAMLError as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else "invalid YAML"
         raise BlueprintError([Problem("<yaml>", f"YAML error: {first}")]) from None
+    except RecursionError:
+        raise BlueprintError([Problem("<yaml>", "YAML nests too deeply to be a blueprint")]) from None
+    except (AssertionError, AttributeError, TypeError, ValueError) as exc:
+        # ruamel raises these for some malformed documents (unknown %YAML versions, bare tags)
+        raise BlueprintError([Problem("<yaml>", f"YAML could not be read: {exc}".strip())]) from None
     if raw is None:
         raise BlueprintError([Problem("<root>", f"{source} is empty; expected a Platform blueprint")])
     lines: dict[str, int] = {}
-    data = _plain(raw, (), lines)
+    try:
+        data = _plain(raw, (), lines)
+    except RecursionError:
+        raise BlueprintError(
+            [Problem("<yaml>", "YAML refers to itself (a recursive alias) or nests too deeply")]
+        ) from None
     if not isinstance(data, dict):
         raise BlueprintError(
             [Problem("<root>", f"expected a mapping with apiVersion/kind/..., got {type(data).__name__}")]

@@ -219,7 +219,10 @@ def _check_address(path: str, addr: IPv4Address, net: IPv4Network, gateway: IPv4
 
 
 def gateway_of(net: IPv4Network, given: IPv4Address | None) -> IPv4Address:
-    return given if given is not None else net.network_address + 1
+    if given is not None:
+        return given
+    # a /31 or /32 (refused as too small) has no "first usable" address to default to
+    return net.network_address + 1 if net.num_addresses > 2 else net.network_address
 
 
 def rule_networks(bp: Blueprint) -> list[Problem]:
@@ -237,6 +240,8 @@ def rule_networks(bp: Blueprint) -> list[Problem]:
             net = getattr(site.networks, kind)
             if net is None:
                 continue
+            if net.cidr.prefixlen > 30:
+                continue  # reported above as too small; it has no room for a gateway
             gw = gateway_of(net.cidr, net.gateway)
             if gw not in net.cidr:
                 out.append(Problem(f"sites[{si}].networks.{kind}.gateway", f"{gw} is outside {net.cidr}"))
@@ -296,7 +301,7 @@ def rule_haven(bp: Blueprint) -> list[Problem]:
 def rule_customer_kms(bp: Blueprint) -> list[Problem]:
     out: list[Problem] = []
     kms = bp.customer_kms
-    host = urlsplit(kms.endpoint).hostname or ""
+    host = _hostname(kms.endpoint) or ""
     path = "customer_kms.endpoint"
     platform_hosts = {h.name for _, _, _, h in bp.hosts()} | {s.name for s in bp.sites}
     try:
@@ -361,8 +366,18 @@ def rule_customer_kms(bp: Blueprint) -> list[Problem]:
     return out
 
 
+def _hostname(url: str) -> str | None:
+    try:
+        return urlsplit(url).hostname
+    except ValueError:  # e.g. an unclosed IPv6 bracket
+        return None
+
+
 def _port(url: str) -> int | None:
-    netloc = urlsplit(url).netloc
+    try:
+        netloc = urlsplit(url).netloc
+    except ValueError:
+        return None
     if ":" in netloc.rsplit("]", 1)[-1]:
         try:
             return int(netloc.rsplit(":", 1)[1])
@@ -374,7 +389,7 @@ def _port(url: str) -> int | None:
 def rule_substrate(bp: Blueprint) -> list[Problem]:
     out: list[Problem] = []
     if bp.substrate.kind == "lab":
-        host = urlsplit(bp.customer_kms.endpoint).hostname or ""
+        host = _hostname(bp.customer_kms.endpoint) or ""
         try:
             addr = ip_address(host)
         except ValueError:
