@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import statistics
 import subprocess
 from pathlib import Path
 
@@ -61,6 +62,7 @@ def ssh(key: Path, address: str, command: str, timeout: float = 60) -> subproces
 
 
 def ping_avg_ms(key: Path, source: str, target: str, count: int = 10) -> float | None:
-    out = ssh(key, source, f"ping -n -q -c {count} -i 0.2 -W 1 {target}").stdout
-    match = re.search(r"= [\d.]+/([\d.]+)/", out)
-    return float(match.group(1)) if match else None
+    """Median round trip over `count` pings: robust to the odd packet delayed by a busy machine."""
+    out = ssh(key, source, f"ping -n -c {count} -i 0.2 -W 1 {target}").stdout
+    samples = sorted(float(m) for m in re.findall(r"time=([\d.]+) ms", out))
+    return statistics.median(samples) if samples else None

@@ -106,7 +106,7 @@ def test_lab_spec_from_blueprint() -> None:
     assert {h.name for h in spec.hosts} == {"dc1-a", "dc1-b", "dc2-a", "dc2-b", "dc3-a", "dc3-b"}
     assert all(h.disks_gb == (10,) for h in spec.hosts)
     rtts = {(link.a, link.b): link.rtt_ms for link in spec.links}
-    assert rtts == {("dc1", "dc2"): 4, ("dc1", "dc3"): 6, ("dc2", "dc3"): 5}
+    assert rtts == {("dc1", "dc2"): 10, ("dc1", "dc3"): 14, ("dc2", "dc3"): 12}
     assert spec.customer_kms is not None and spec.customer_kms.address == "198.18.250.10"
     assert spec.customer_kms.cidr == "198.18.250.0/24"
 
