@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import re
 import statistics
 import subprocess
+import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 from sovplatform.substrate.lab.image import default_cache_dir
@@ -66,3 +69,30 @@ def ping_avg_ms(key: Path, source: str, target: str, count: int = 10) -> float |
     out = ssh(key, source, f"ping -n -c {count} -i 0.2 -W 1 {target}").stdout
     samples = sorted(float(m) for m in re.findall(r"time=([\d.]+) ms", out))
     return statistics.median(samples) if samples else None
+
+
+SOV = str(Path(sys.executable).parent / "sovplatform")
+
+
+@dataclass
+class LabPlatform:
+    """A platform brought up by the tests through the CLI, in a private state dir."""
+
+    name: str
+    addresses: dict[str, str]
+    state_root: Path
+
+    @property
+    def state(self) -> Path:
+        return self.state_root / self.name
+
+    @property
+    def key(self) -> Path:
+        return self.state / "lab" / "ssh" / "id_ed25519"
+
+    def sov(self, *args: str, timeout: float = 1800) -> subprocess.CompletedProcess[str]:
+        env = {**os.environ, "SOVPLATFORM_STATE_DIR": str(self.state_root)}
+        return subprocess.run([SOV, *args], capture_output=True, text=True, env=env, timeout=timeout, check=False)
+
+    def ssh(self, host: str, command: str) -> subprocess.CompletedProcess[str]:
+        return ssh(self.key, self.addresses[host], command)

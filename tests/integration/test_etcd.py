@@ -14,12 +14,10 @@ import json
 import os
 import secrets
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import pytest
 from rich.console import Console
@@ -33,11 +31,10 @@ from sovplatform.paths import cache_dir
 from sovplatform.substrate.lab import LabSubstrate
 from sovplatform.substrate.lab_spec import lab_spec
 from tests.helpers import ROOT
-from tests.integration.labkit import skip_reason, ssh
+from tests.integration.labkit import LabPlatform, skip_reason
 
 pytestmark = pytest.mark.lab
 
-SOV = str(Path(sys.executable).parent / "sovplatform")
 BLUEPRINT = ROOT / "tests" / "data" / "blueprints" / "t-etcd.yaml"
 BP = load_blueprint(BLUEPRINT)
 ADDRESS = {h.name: str(h.addresses.management) for _, _, _, h in BP.hosts()}
@@ -50,25 +47,9 @@ ETCDCTL = (
 
 
 @dataclass
-class Platform:
-    state_root: Path
+class Platform(LabPlatform):
     first_up: subprocess.CompletedProcess[str] = field(default_factory=lambda: subprocess.CompletedProcess([], 0))
     timings: dict[str, float] = field(default_factory=dict)
-
-    @property
-    def state(self) -> Path:
-        return self.state_root / BP.name
-
-    @property
-    def key(self) -> Path:
-        return self.state / "lab" / "ssh" / "id_ed25519"
-
-    def sov(self, *args: str, timeout: float = 1800) -> subprocess.CompletedProcess[str]:
-        env = {**os.environ, "SOVPLATFORM_STATE_DIR": str(self.state_root)}
-        return subprocess.run([SOV, *args], capture_output=True, text=True, env=env, timeout=timeout, check=False)
-
-    def ssh(self, host: str, command: str) -> subprocess.CompletedProcess[str]:
-        return ssh(self.key, ADDRESS[host], command)
 
     def converge(self) -> PlaybookResult:
         with open(os.devnull, "w") as sink, Progress(Console(file=sink)) as progress:
@@ -103,7 +84,7 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
     reason = skip_reason(state_root)
     if reason:
         pytest.skip(reason)
-    p = Platform(state_root)
+    p = Platform(BP.name, ADDRESS, state_root)
     try:
         started = time.monotonic()
         p.first_up = p.sov("up", str(BLUEPRINT), "--yes")

@@ -8,13 +8,10 @@ machine pays for debootstrap and downloads.
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
-import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
+from dataclasses import dataclass, field
 
 import pytest
 
@@ -22,36 +19,19 @@ from sovplatform.blueprint import load_blueprint
 from sovplatform.engine.lock import PlatformLock
 from sovplatform.substrate.lab.names import LabNames
 from tests.helpers import LAB
-from tests.integration.labkit import footprint, ping_avg_ms, skip_reason, ssh
+from tests.integration.labkit import LabPlatform, footprint, ping_avg_ms, skip_reason
 
 pytestmark = pytest.mark.lab
 
-SOV = str(Path(sys.executable).parent / "sovplatform")
 BP = load_blueprint(LAB)
 PREFIX = LabNames(BP.name).prefix
 ADDRESS = {h.name: str(h.addresses.management) for _, _, _, h in BP.hosts()}
 
 
 @dataclass
-class Platform:
-    state_root: Path
-    first_up: subprocess.CompletedProcess[str]
-    before: dict[str, list[str]]
-
-    @property
-    def state(self) -> Path:
-        return self.state_root / BP.name
-
-    @property
-    def key(self) -> Path:
-        return self.state / "lab" / "ssh" / "id_ed25519"
-
-    def sov(self, *args: str, timeout: float = 1800) -> subprocess.CompletedProcess[str]:
-        env = {**os.environ, "SOVPLATFORM_STATE_DIR": str(self.state_root)}
-        return subprocess.run([SOV, *args], capture_output=True, text=True, env=env, timeout=timeout, check=False)
-
-    def ssh(self, host: str, command: str) -> subprocess.CompletedProcess[str]:
-        return ssh(self.key, ADDRESS[host], command)
+class Platform(LabPlatform):
+    first_up: subprocess.CompletedProcess[str] = field(default_factory=lambda: subprocess.CompletedProcess([], 0))
+    before: dict[str, list[str]] = field(default_factory=dict)
 
 
 def _start_times(platform: Platform) -> dict[str, str]:
@@ -72,7 +52,7 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
     if reason:
         pytest.skip(reason)
     before = footprint(PREFIX, state_root)
-    p = Platform(state_root, subprocess.CompletedProcess([], 0), before)
+    p = Platform(BP.name, ADDRESS, state_root, before=before)
     p.first_up = p.sov("up", str(LAB), "--yes")
     try:
         yield p

@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from sovplatform.engine.ssh import ssh_argv
 from sovplatform.redact import redact_text
 
 Layer = Literal["etcd", "ceph", "openbao", "kms", "gateway"]
@@ -43,25 +44,7 @@ class CheckContext:
         h = self.hosts[host]
         try:
             result = subprocess.run(
-                [
-                    "ssh",
-                    "-i",
-                    str(h["ssh_key"]),
-                    "-p",
-                    str(h["ssh_port"]),
-                    "-o",
-                    f"UserKnownHostsFile={self.known_hosts}",
-                    "-o",
-                    "StrictHostKeyChecking=accept-new",
-                    "-o",
-                    "BatchMode=yes",
-                    "-o",
-                    "ConnectTimeout=5",
-                    "-o",
-                    "LogLevel=ERROR",
-                    f"{h['ssh_user']}@{h['address']}",
-                    command,
-                ],
+                ssh_argv(h, self.known_hosts, command, connect_timeout=5),
                 input=data.decode() if data is not None else None,
                 capture_output=True,
                 text=True,

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sovplatform.engine.ssh import ssh_argv
+
 
 @dataclass(frozen=True)
 class HostFile:
@@ -34,25 +36,7 @@ def _ssh(
     host: dict[str, Any], known_hosts: Path, command: str, data: bytes | None = None
 ) -> subprocess.CompletedProcess[bytes]:
     return subprocess.run(
-        [
-            "ssh",
-            "-i",
-            str(host["ssh_key"]),
-            "-p",
-            str(host["ssh_port"]),
-            "-o",
-            f"UserKnownHostsFile={known_hosts}",
-            "-o",
-            "StrictHostKeyChecking=accept-new",
-            "-o",
-            "BatchMode=yes",
-            "-o",
-            "ConnectTimeout=10",
-            "-o",
-            "LogLevel=ERROR",
-            f"{host['ssh_user']}@{host['address']}",
-            command,
-        ],
+        ssh_argv(host, known_hosts, command),
         input=data,
         capture_output=True,
         timeout=120,
