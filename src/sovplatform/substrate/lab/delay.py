@@ -18,6 +18,7 @@ config maps queue numbers to ``{"delay_ms", "jitter_ms", "loss_percent"}``.
 from __future__ import annotations
 
 import argparse
+import errno
 import heapq
 import json
 import random
@@ -82,7 +83,9 @@ def _packets(data: bytes) -> list[tuple[int, int]]:
             break
         if msg_type == NLMSG_ERROR:
             (error,) = struct.unpack_from("=i", data, offset + 16)
-            if error:
+            # ENOENT answers a verdict for a packet the kernel already dropped (its host's veth
+            # went away with a power-off): routine during drills, never a reason to stop.
+            if error and error != -errno.ENOENT:
                 raise OSError(-error, f"nfqueue configuration rejected: {error}")
         elif msg_type == (NFNL_SUBSYS_QUEUE << 8) | NFQNL_MSG_PACKET:
             queue = socket.ntohs(struct.unpack_from("=H", data, offset + 18)[0])
