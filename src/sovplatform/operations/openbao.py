@@ -283,22 +283,30 @@ def ensure_customer_kms(ctx: Context, hosts: list[dict[str, Any]] | None = None)
         have_token = _json_secret(customer_store, store_name)
         if have_token is not None and _lookup_accessor(client, have_token["accessor"]):
             continue
-        reply = client.must(
-            "POST",
-            "auth/token/create-orphan",
-            {
-                "policies": [policy],
-                "no_default_policy": True,
-                "period": TOKEN_PERIOD,
-                "renewable": True,
-                "display_name": display,
-            },
-        )
-        auth = reply.data["auth"]
-        _put_json(customer_store, store_name, {"token": auth["client_token"], "accessor": auth["accessor"]})
+        _store_new_token(client, customer_store, store_name, policy, display)
         if store_name == "seal-token":
             did["seal_token"] = "new"
     return did
+
+
+def _store_new_token(client: BaoClient, store: SecretStore, store_name: str, policy: str, display: str) -> None:
+    """A periodic orphan token with one policy, kept encrypted with its accessor.
+
+    Orphans, so revoking the root token (their creator) does not revoke them.
+    """
+    reply = client.must(
+        "POST",
+        "auth/token/create-orphan",
+        {
+            "policies": [policy],
+            "no_default_policy": True,
+            "period": TOKEN_PERIOD,
+            "renewable": True,
+            "display_name": display,
+        },
+    )
+    auth = reply.data["auth"]
+    _put_json(store, store_name, {"token": auth["client_token"], "accessor": auth["accessor"]})
 
 
 # --- seal token on the voters, rolling restarts --------------------------------------------
@@ -447,20 +455,7 @@ def _configure_platform(ctx: Context, client: BaoClient, platform_store: SecretS
         have = _json_secret(platform_store, store_name)
         if have is not None and _lookup_accessor(client, have["accessor"]):
             continue
-        # Orphans, so revoking the root token (their creator) does not revoke them.
-        reply = client.must(
-            "POST",
-            "auth/token/create-orphan",
-            {
-                "policies": [name],
-                "no_default_policy": True,
-                "period": TOKEN_PERIOD,
-                "renewable": True,
-                "display_name": f"sovplatform-{name}",
-            },
-        )
-        auth = reply.data["auth"]
-        _put_json(platform_store, store_name, {"token": auth["client_token"], "accessor": auth["accessor"]})
+        _store_new_token(client, platform_store, store_name, name, f"sovplatform-{name}")
         made.append(name)
     return made
 
