@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from sovplatform.substrate.lab import LabSubstrate
+from sovplatform.substrate.lab import OWNER_DIR, LabBusy, LabSubstrate
 from sovplatform.substrate.lab.image import default_cache_dir
 from sovplatform.substrate.lab.names import LabNames
 from sovplatform.substrate.spec import ExternalHostSpec, HostSpec, LabSpec, LinkSpec, SiteNet
@@ -163,6 +163,14 @@ def test_second_up_changes_nothing(lab: Lab) -> None:
     assert rules_after == rules_before
 
 
+def test_a_second_state_dir_is_refused_while_the_lab_runs(lab: Lab, tmp_path) -> None:
+    other = LabSubstrate(_spec(), tmp_path / "other", default_cache_dir())
+    with pytest.raises(LabBusy, match="is up from another state dir"):
+        other.down()
+    # Nothing of the running lab was touched by the refused call.
+    assert lab.ssh("dc1-a", "true").returncode == 0
+
+
 def test_down_leaves_nothing_behind(lab: Lab) -> None:
     prefix = lab.substrate.names.prefix
     during = footprint(prefix, lab.substrate.state_dir)
@@ -172,3 +180,17 @@ def test_down_leaves_nothing_behind(lab: Lab) -> None:
     assert after == lab.before
     assert all(not found for found in after.values()), after
     assert not (lab.substrate.state_dir / "hosts").exists()
+
+
+def test_a_claim_left_by_a_killed_run_is_taken_over(lab: Lab, tmp_path) -> None:
+    # What a SIGKILLed run leaves: the claim and its state file, but no host of the platform running.
+    dead = tmp_path / "dead" / PLATFORM / "lab"
+    dead.mkdir(parents=True)
+    (dead / "lab.json").write_text("{}")
+    marker = OWNER_DIR / f"{lab.substrate.names.prefix}.owner"
+    OWNER_DIR.mkdir(parents=True, exist_ok=True)
+    marker.write_text(f"{dead}\n")
+    messages: list[str] = []
+    LabSubstrate(_spec(), tmp_path / "new", default_cache_dir()).down(messages.append)
+    assert not marker.exists()
+    assert any("abandoned lab" in m for m in messages), messages

@@ -195,16 +195,22 @@ class LabSubstrate:
     def _owner_file(self) -> Path:
         return OWNER_DIR / f"{self.names.prefix}.owner"
 
-    def _check_owner(self) -> None:
+    def _check_owner(self, say: Progress = _quiet) -> None:
         try:
             owner = Path(self._owner_file.read_text().strip())
         except OSError:
             return
-        if owner != self.state_dir and (owner / "lab.json").exists():
-            raise LabBusy(
-                f"platform {self.spec.platform}'s lab is up from another state dir ({owner}); "
-                f"run down with SOVPLATFORM_STATE_DIR={owner.parent.parent} first"
-            )
+        if owner == self.state_dir or not (owner / "lab.json").exists():
+            return
+        # A run killed outright (SIGKILL, a CI job timeout) leaves its claim behind; with none of
+        # the platform's hosts running there is nothing left to protect, so the claim is taken over.
+        if not hostlib.stray_nspawns(self.names):
+            say(f"taking over platform {self.spec.platform}'s abandoned lab from {owner} (no host of it is running)")
+            return
+        raise LabBusy(
+            f"platform {self.spec.platform}'s lab is up from another state dir ({owner}); "
+            f"run down with SOVPLATFORM_STATE_DIR={owner.parent.parent} first"
+        )
 
     def _claim(self) -> None:
         OWNER_DIR.mkdir(parents=True, exist_ok=True)
@@ -213,7 +219,7 @@ class LabSubstrate:
     def up(self, progress: Progress | None = None) -> list[dict[str, object]]:
         say = progress or _quiet
         check(self.state_dir, self.cache_dir)
-        self._check_owner()
+        self._check_owner(say)
         with self._locked():
             self._claim()
             self._ensure_ssh_key()
@@ -273,7 +279,7 @@ class LabSubstrate:
 
     def down(self, progress: Progress | None = None) -> None:
         say = progress or _quiet
-        self._check_owner()
+        self._check_owner(say)
         with self._locked():
             self._teardown(say, remove_hosts=True)
             for name in ("lab.json", "spec.json", "wan.json", "delay.json"):
