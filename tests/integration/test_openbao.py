@@ -109,7 +109,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     ctx = Context(BP, progress)
     lab = Lab(state_root, ctx, [], secrets)
     try:
-        up = lab.sov("up", str(BLUEPRINT), "--yes")
+        up = lab.sov("up", str(BLUEPRINT), "--yes", "--until", "openbao")
         assert up.returncode == 0, up.stdout[-3000:] + up.stderr[-3000:]
         lab.hosts = lab_for(ctx).contract()
         started = time.monotonic()

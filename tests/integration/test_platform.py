@@ -1,17 +1,16 @@
-"""Ceph on the real lab: `sovplatform up` -> playbooks/ceph.yml -> checks, RADOS and S3 I/O,
-idempotence, the loss of a whole site, recovery -> `down`.
+"""The whole platform on the real lab: `sovplatform up` (etcd, Ceph, the customer's KMS and the
+platform OpenBao, RGW with SSE-KMS, the gateways) -> `verify` -> RADOS and S3 I/O -> a second
+`up` changes and restarts nothing -> a rolling Ceph config change -> the loss of a whole site
+and its recovery -> the kill switch through the CLI -> `down`.
 
 Runs on its own platform, tests/data/blueprints/t-ceph.yaml (lab-3dc on 198.18.51-53.0/24), in a
 private state dir, so it can run beside other labs on the same machine. Times worth knowing
-(converge, I/O stall while a site dies, HEALTH_OK after it returns) are printed as
-`MEASURE name value` lines (pytest -s shows them).
+(up, I/O stall while a site dies, HEALTH_OK after it returns) are printed as `MEASURE name value`
+lines (pytest -s shows them).
 """
 
 from __future__ import annotations
 
-import datetime
-import hashlib
-import hmac
 import itertools
 import json
 import os
@@ -33,6 +32,7 @@ import pytest
 from sovplatform.blueprint import load_blueprint
 from sovplatform.checks import ceph as ceph_checks
 from sovplatform.checks.model import CheckContext
+from sovplatform.s3sign import Credentials, sign
 from tests.helpers import ROOT
 from tests.integration.labkit import skip_reason, ssh
 
@@ -47,14 +47,13 @@ MONS = BP.ceph_monitors()
 GATEWAYS = BP.hosts_with_role("gateway")
 LOST_SITE = BP.sites[-1].name
 SURVIVOR = MONS[0]
-UNITS = "'ceph-mon@*' 'ceph-mgr@*' 'ceph-osd@*' 'ceph-radosgw@*'"
+UNITS = "'ceph-mon@*' 'ceph-mgr@*' 'ceph-osd@*' 'ceph-radosgw@*' etcd openbao haproxy"
 
 
 @dataclass
 class Platform:
     state_root: Path
     up: subprocess.CompletedProcess[str] | None = None
-    converge: subprocess.CompletedProcess[str] | None = None
     measures: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -154,11 +153,9 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
         pytest.skip(reason)
     p = Platform(state_root)
     try:
+        start = time.monotonic()
         p.up = p.sov("up", str(BLUEPRINT), "--yes")
-        if p.up.returncode == 0:
-            start = time.monotonic()
-            p.converge = p.playbook("ceph.yml")
-            p.measure("converge_first_s", time.monotonic() - start)
+        p.measure("up_first_s", time.monotonic() - start)
         yield p
     finally:
         p.sov("lab", "heal", str(BLUEPRINT))
@@ -167,10 +164,22 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
         print("MEASURES", json.dumps(p.measures, sort_keys=True))
 
 
-def test_ceph_playbook_converges(platform: Platform) -> None:
-    assert platform.up is not None and platform.up.returncode == 0, platform.up and platform.up.stderr[-3000:]
-    result = platform.converge
-    assert result is not None and result.returncode == 0, result and (result.stdout[-5000:] + result.stderr[-2000:])
+def test_up_builds_every_layer_and_verifies(platform: Platform) -> None:
+    up = platform.up
+    assert up is not None and up.returncode == 0, up and (up.stdout[-5000:] + up.stderr[-3000:])
+    journal = [json.loads(line) for line in (platform.state / "journal.jsonl").read_text().splitlines()]
+    done = {e["step"] for e in journal if e.get("status") == "done"}
+    assert {"converge", "ceph", "openbao", "s3", "verify"} <= done, done
+
+
+def test_verify_reports_every_layer_ok(platform: Platform) -> None:
+    result = platform.sov("verify", str(BLUEPRINT), "--json")
+    report = json.loads(result.stdout)
+    failed = [c for c in report["checks"] if not c["ok"]]
+    assert result.returncode == 0 and report["ok"], failed
+    assert {c["layer"] for c in report["checks"]} == {"etcd", "ceph", "openbao", "kms", "gateway"}
+    names = {c["name"] for c in report["checks"]}
+    assert {"s3 sse-kms round trip", "s3 object bytes at rest are not plaintext"} <= names, names
 
 
 def test_health_ok_and_every_check_passes(platform: Platform) -> None:
@@ -210,35 +219,12 @@ def test_rados_write_and_read(platform: Platform) -> None:
 
 
 def _sigv4(method: str, url: str, access: str, secret: str, body: bytes = b"") -> urllib.request.Request:
-    """A minimal AWS Signature V4 request (region us-east-1, service s3)."""
     parsed = urllib.parse.urlsplit(url)
-    now = datetime.datetime.now(datetime.UTC)
-    amz_date, day = now.strftime("%Y%m%dT%H%M%SZ"), now.strftime("%Y%m%d")
-    payload = hashlib.sha256(body).hexdigest()
-    headers = {"host": parsed.netloc, "x-amz-content-sha256": payload, "x-amz-date": amz_date}
-    signed = ";".join(sorted(headers))
-    canonical = "\n".join(
-        [
-            method,
-            parsed.path or "/",
-            parsed.query,
-            "".join(f"{k}:{headers[k]}\n" for k in sorted(headers)),
-            signed,
-            payload,
-        ]
-    )
-    scope = f"{day}/us-east-1/s3/aws4_request"
-    to_sign = "\n".join(["AWS4-HMAC-SHA256", amz_date, scope, hashlib.sha256(canonical.encode()).hexdigest()])
-    key = f"AWS4{secret}".encode()
-    for part in (day, "us-east-1", "s3", "aws4_request"):
-        key = hmac.new(key, part.encode(), hashlib.sha256).digest()
-    signature = hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()
-    auth = f"AWS4-HMAC-SHA256 Credential={access}/{scope}, SignedHeaders={signed}, Signature={signature}"
+    headers = sign(method, parsed.netloc, parsed.path, Credentials(access, secret), body, query=parsed.query)
     req = urllib.request.Request(url, data=body if method == "PUT" else None, method=method)
     for k, v in headers.items():
         if k != "host":
             req.add_header(k, v)
-    req.add_header("Authorization", auth)
     return req
 
 
@@ -274,15 +260,14 @@ def test_rgw_serves_s3_on_every_gateway(platform: Platform) -> None:
     assert send(_sigv4("GET", f"http://{second}:7480/t-ceph-bucket/hello.txt", access, secret)) == body
 
 
-def test_second_run_changes_and_restarts_nothing(platform: Platform) -> None:
+def test_second_up_changes_and_restarts_nothing(platform: Platform) -> None:
     before = start_times(platform)
-    assert any("ceph-osd@" in k for k in before) and any("ceph-mon@" in k for k in before), before
+    assert any("ceph-osd@" in k for k in before) and any("/openbao" in k for k in before), before
     start = time.monotonic()
-    result = platform.playbook("ceph.yml")
-    platform.measure("converge_second_s", time.monotonic() - start)
-    assert result.returncode == 0, result.stdout[-4000:]
-    changed = recap_changed(result.stdout)
-    assert changed and not any(changed.values()), changed
+    result = platform.sov("up", str(BLUEPRINT), "--yes")
+    platform.measure("up_second_s", time.monotonic() - start)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    assert re.search(r"\b0 task\(s\) changed", result.stdout), result.stdout[-3000:]
     assert start_times(platform) == before
 
 
@@ -376,6 +361,18 @@ def test_losing_a_site_keeps_quorum_and_io_then_recovers(platform: Platform) -> 
     failed = [c for c in platform.checks() if not c.ok]
     assert not failed, failed
     assert max(gaps) <= 60, f"writes stalled for {max(gaps):.1f} s while {LOST_SITE} went down"
+
+
+def test_kill_switch_through_the_cli(platform: Platform) -> None:
+    unconfirmed = platform.sov("verify", str(BLUEPRINT), "--kill-switch")
+    assert unconfirmed.returncode != 0 and "--yes" in unconfirmed.stderr, unconfirmed.stderr
+    start = time.monotonic()
+    result = platform.sov("verify", str(BLUEPRINT), "--kill-switch", "--yes", "--json")
+    platform.measure("kill_switch_s", time.monotonic() - start)
+    report = json.loads(result.stdout)
+    kill = [c for c in report["checks"] if c["name"].startswith("kill switch")]
+    assert result.returncode == 0 and report["ok"], [c for c in report["checks"] if not c["ok"]]
+    assert any("stays sealed" in c["name"] for c in kill) and any("transit works again" in c["name"] for c in kill)
 
 
 def test_zz_down_removes_the_platform(platform: Platform) -> None:
