@@ -123,17 +123,21 @@ class Impact:
         return any(g.up_after for g in self.gateways)
 
 
-def pg_copies(size: int, buckets: int, impaired: int, *, shared_buckets: bool = False) -> tuple[int, int]:
-    """(worst, best) copies of a PG whose ``size`` copies sit in distinct buckets of ``buckets``,
-    ``impaired`` of which hold a down copy for some PGs.
+def pg_copies(
+    size: int, buckets: int, impaired: int, dark: int | None = None, *, shared_buckets: bool = False
+) -> tuple[int, int]:
+    """(worst, best) copies of a PG whose ``size`` copies sit in distinct buckets of ``buckets``.
 
+    ``impaired`` buckets have some copy-holding host down (some PGs lost their copy there);
+    ``dark`` of them (default: all) have every such host down (every PG lost its copy there).
     ``shared_buckets``: copies may share a host (failure domain ``osd``), so one impaired
     bucket can hold every copy of a PG.
     """
     placed = min(size, buckets)
+    dark = impaired if dark is None else dark
     if shared_buckets:
         return (0 if impaired else placed), placed
-    return placed - min(placed, impaired), min(placed, buckets - impaired)
+    return placed - min(placed, impaired), min(placed, buckets - dark)
 
 
 def _ordered(layout: PlatformLayout, names: Iterable[str]) -> tuple[str, ...]:
@@ -167,8 +171,11 @@ def _pool(layout: PlatformLayout, pool: PoolSpec, observed: Observed, out: froze
     impaired_before = {bucket(h) for h in holders if h in observed.down}
     down_after = observed.down | out
     impaired_after = {bucket(h) for h in holders if h in down_after}
+    dark_after = buckets - {bucket(h) for h in holders if h not in down_after}
     worst_before, _ = pg_copies(pool.size, len(buckets), len(impaired_before), shared_buckets=shared)
-    worst_after, best_after = pg_copies(pool.size, len(buckets), len(impaired_after), shared_buckets=shared)
+    worst_after, best_after = pg_copies(
+        pool.size, len(buckets), len(impaired_after), len(dark_after), shared_buckets=shared
+    )
     serving = {bucket(h) for h in layout.osd_hosts if h not in down_after and h not in observed.osds_out}
     return PoolImpact(
         pool=pool,
