@@ -292,7 +292,7 @@ def assess_impact(layout: PlatformLayout, observed: Observed, take_out: Iterable
         elif mgr.hosts:
             warnings.append(f"ceph mgr: already below {MIN_MGR_SITES} sites; this request does not change it")
 
-    gateways = tuple(_gateways(layout, down, out))
+    gateways = _gateways(layout, down, out)
     took_gateway = any(g.up_before != g.up_after for g in gateways)
     if layout.gateway_hosts and not any(g.up_after for g in gateways):
         if took_gateway:

@@ -73,7 +73,7 @@ def _etcd_gates() -> tuple[Gate, ...]:
 
 
 def _openbao_gates(host: str | None = None) -> tuple[Gate, ...]:
-    gates = (
+    gates: tuple[Gate, ...] = (
         Gate("openbao.autopilot-healthy", None, "raft autopilot reports the cluster healthy"),
         Gate("openbao.active-unsealed", None, "one node is active and unsealed"),
     )
@@ -87,6 +87,8 @@ def _clean() -> Gate:
 
 
 def _ceph_gates(daemon: str, host: str) -> tuple[tuple[Gate, ...], tuple[Gate, ...]]:
+    before: tuple[Gate, ...]
+    after: tuple[Gate, ...]
     if daemon == "mgr":
         before = (Gate("ceph.mgr-ok-to-stop", host, f"a standby mgr is up besides {host}"), _clean())
         after = (Gate("ceph.mgr-available", host, f"an active mgr is up and {host} runs again"),)
@@ -166,7 +168,7 @@ def plan_rollout(layout: PlatformLayout, component: Component, leaders: Leaders,
     what, primary = _primary_leader(component, leaders)
     notes: list[str] = []
     if primary is None:
-        notes.append(f"no {what} observed: sites go in blueprint order; the health gates will hold until one is")
+        notes.append(f"no {what} observed: sites go in blueprint order")
     steps: list[RolloutStep] = []
     for daemon, hosts, leader in phases:
         # A kind without a leader of its own still ends in the primary leader's site, so the
