@@ -93,55 +93,91 @@ def _rados_holds(ctx: CheckContext, mon: str, name: str, marker: str) -> tuple[i
     return count, hits, ""
 
 
-def run(ctx: CheckContext) -> list[Check]:
+class SseProbe:
+    """One SSE-KMS object: written through the first gateway, read through the last one."""
+
+    def __init__(self, ctx: CheckContext, creds: Credentials) -> None:
+        plan: dict[str, Any] = ctx.plan
+        self.ctx = ctx
+        self.gateways = sorted(h["name"] for h in plan["hosts"] if "gateway" in h["roles"])
+        self.mon = str(plan["quorums"]["ceph_mon"]["members"][0])
+        name = service_name("s3", plan["platform"])
+        ca = str(ctx.state / "pki" / "ca.crt")
+        self.writer = S3Client(ctx.address(self.gateways[0]), name, ca, creds)
+        self.reader = S3Client(ctx.address(self.gateways[-1]), name, ca, creds)
+        self.key = f"verify-{secrets.token_hex(6)}"
+        self.marker = f"sovplatform-plaintext-{secrets.token_hex(8)}"
+        self.body = (self.marker + "\n").encode() * 256
+        self.path = f"/{VERIFY_BUCKET}/{self.key}"
+
+    def write(self) -> Check:
+        try:
+            ok, what = ensure_bucket(self.writer, VERIFY_BUCKET)
+            if not ok:
+                return Check("gateway", "s3 sse-kms write", False, what)
+            status, headers, data = self.writer.request("PUT", self.path, self.body, sse_kms_headers())
+        except (OSError, ssl.SSLError, http.client.HTTPException) as exc:
+            return Check("gateway", "s3 sse-kms write", False, f"{type(exc).__name__}: {exc}")
+        sse = headers.get("x-amz-server-side-encryption")
+        return Check(
+            "gateway",
+            "s3 sse-kms write",
+            status == 200 and sse == "aws:kms",
+            f"PUT via {self.gateways[0]}: {status} (sse={sse})" + ("" if status == 200 else f" {data[:300]!r}"),
+        )
+
+    def read(self, name: str, expect_readable: bool = True) -> Check:
+        try:
+            status, _, got = self.reader.request("GET", self.path)
+        except (OSError, ssl.SSLError, http.client.HTTPException) as exc:
+            status, got = 0, f"{type(exc).__name__}: {exc}".encode()
+        intact = status == 200 and got == self.body
+        if expect_readable:
+            what = "intact" if intact else f"DIFFERENT ({len(got)} of {len(self.body)} bytes)"
+            return Check("gateway", name, intact, f"GET via {self.gateways[-1]}: {status}, {what}")
+        return Check(
+            "kms",
+            name,
+            not intact and status != 200,
+            f"GET via {self.gateways[-1]}: {status}" + (" - the plaintext came back" if intact else ", refused"),
+        )
+
+    def at_rest(self) -> Check:
+        count, hits, problem = _rados_holds(self.ctx, self.mon, self.key, self.marker)
+        return Check(
+            "kms",
+            "s3 object bytes at rest are not plaintext",
+            not problem and count > 0 and hits == 0,
+            problem or f"{count} RADOS object(s) in {DATA_POOL}, {hits} containing the plaintext",
+        )
+
+    def delete(self) -> None:
+        with contextlib.suppress(OSError, ssl.SSLError, http.client.HTTPException):
+            self.writer.request("DELETE", self.path)
+
+
+def probe_for(ctx: CheckContext) -> SseProbe | Check:
+    """A probe, or the failed check saying why there cannot be one."""
     plan: dict[str, Any] = ctx.plan
-    gateways = sorted(h["name"] for h in plan["hosts"] if "gateway" in h["roles"])
-    mons = list(plan["quorums"]["ceph_mon"]["members"])
     try:
         creds = load_credentials(ctx.state, plan["substrate"])
     except (PassphraseError, SecretBoxError) as exc:
-        return [Check("gateway", "s3 sse-kms round trip", False, f"cannot open the S3 check's keys: {exc}")]
-    if creds is None or not gateways:
-        return [Check("gateway", "s3 sse-kms round trip", False, "no S3 check user yet (made by `up`)")]
-    name = service_name("s3", plan["platform"])
-    ca = str(ctx.state / "pki" / "ca.crt")
-    writer, reader = ctx.address(gateways[0]), ctx.address(gateways[-1])
-    key = f"verify-{secrets.token_hex(6)}"
-    marker = f"sovplatform-plaintext-{secrets.token_hex(8)}"
-    body = (marker + "\n").encode() * 256
-    put_client = S3Client(writer, name, ca, creds)
-    get_client = S3Client(reader, name, ca, creds)
-    checks: list[Check] = []
+        return Check("gateway", "s3 sse-kms round trip", False, f"cannot open the S3 check's keys: {exc}")
+    if creds is None or not any("gateway" in h["roles"] for h in plan["hosts"]):
+        return Check("gateway", "s3 sse-kms round trip", False, "no S3 check user yet (made by `up`)")
+    return SseProbe(ctx, creds)
+
+
+def run(ctx: CheckContext) -> list[Check]:
+    probe = probe_for(ctx)
+    if isinstance(probe, Check):
+        return [probe]
     try:
-        ok, what = ensure_bucket(put_client, VERIFY_BUCKET)
-        if not ok:
-            return [Check("gateway", "s3 sse-kms round trip", False, what)]
-        status, headers, data = put_client.request("PUT", f"/{VERIFY_BUCKET}/{key}", body, sse_kms_headers())
-        if status != 200:
-            return [Check("gateway", "s3 sse-kms round trip", False, f"PUT via {gateways[0]}: {status} {data[:300]!r}")]
-        sse = headers.get("x-amz-server-side-encryption")
-        status, _, got = get_client.request("GET", f"/{VERIFY_BUCKET}/{key}")
-        checks.append(
-            Check(
-                "gateway",
-                "s3 sse-kms round trip",
-                status == 200 and got == body and sse == "aws:kms",
-                f"PUT via {gateways[0]} (sse={sse}), GET via {gateways[-1]}: {status}, "
-                f"{'intact' if got == body else 'DIFFERENT'} ({len(got)} of {len(body)} bytes)",
-            )
-        )
-        count, hits, problem = _rados_holds(ctx, mons[0], key, marker)
-        checks.append(
-            Check(
-                "kms",
-                "s3 object bytes at rest are not plaintext",
-                not problem and count > 0 and hits == 0,
-                problem or f"{count} RADOS object(s) in {DATA_POOL}, {hits} containing the plaintext",
-            )
-        )
-    except (OSError, ssl.SSLError, http.client.HTTPException) as exc:
-        checks.append(Check("gateway", "s3 sse-kms round trip", False, f"{type(exc).__name__}: {exc}"))
+        written = probe.write()
+        if not written.ok:
+            return [Check("gateway", "s3 sse-kms round trip", False, written.detail)]
+        read = probe.read("s3 sse-kms round trip")
+        round_trip = Check("gateway", read.name, read.ok, f"{written.detail}; {read.detail}")
+        return [round_trip, probe.at_rest()]
     finally:
-        with contextlib.suppress(OSError, http.client.HTTPException):
-            put_client.request("DELETE", f"/{VERIFY_BUCKET}/{key}")
-    return checks
+        probe.delete()

@@ -6,6 +6,7 @@ import importlib
 import json
 from typing import Any
 
+from sovplatform.checks import s3
 from sovplatform.checks.model import Check, CheckContext, Layer
 from sovplatform.engine.lock import PlatformLock
 from sovplatform.files import write_atomic
@@ -77,7 +78,27 @@ def verify_kill_switch(ctx: Context) -> dict[str, Any]:
         with substrate_errors():
             hosts = lab.contract()
         ctx.progress.phase("verify kill switch")
-        extra = [c.to_dict() for c in kill_switch(ctx, hosts)]
+        found: list[Check] = []
+        probe = s3.probe_for(check_context(ctx)) if "s3" in deployed_layers(ctx) else None
+        if isinstance(probe, Check):
+            found.append(probe)
+            probe = None
+        try:
+            if probe is not None:
+                found.append(probe.write())
+
+            def while_sealed() -> list[Check]:
+                if probe is None:
+                    return []
+                return [probe.read("kill switch: SSE-KMS object unreadable while sealed", expect_readable=False)]
+
+            found += kill_switch(ctx, hosts, while_sealed=while_sealed)
+            if probe is not None:
+                found.append(probe.read("kill switch: SSE-KMS object readable again"))
+        finally:
+            if probe is not None:
+                probe.delete()
+        extra = [c.to_dict() for c in found]
     report["checks"] += extra
     report["ok"] = report["ok"] and all(c["ok"] for c in extra)
     return report
