@@ -14,6 +14,7 @@ import secrets
 import shlex
 import socket
 import ssl
+import time
 from pathlib import Path
 from typing import Any
 
@@ -72,6 +73,9 @@ def sse_kms_headers() -> dict[str, str]:
 
 
 def ensure_bucket(client: S3Client, bucket: str) -> tuple[bool, str]:
+    status, _, _ = client.request("HEAD", f"/{bucket}")
+    if status == 200:
+        return True, "bucket exists"
     status, _, data = client.request("PUT", f"/{bucket}")
     # 409 BucketAlreadyOwnedByYou: made by an earlier run, which is fine.
     ok = status == 200 or (status == 409 and b"BucketAlreadyOwnedByYou" in data)
@@ -126,15 +130,26 @@ class SseProbe:
             f"PUT via {self.gateways[0]}: {status} (sse={sse})" + ("" if status == 200 else f" {data[:300]!r}"),
         )
 
-    def read(self, name: str, expect_readable: bool = True) -> Check:
+    def _get(self) -> tuple[int, bytes]:
         try:
             status, _, got = self.reader.request("GET", self.path)
         except (OSError, ssl.SSLError, http.client.HTTPException) as exc:
-            status, got = 0, f"{type(exc).__name__}: {exc}".encode()
+            return 0, f"{type(exc).__name__}: {exc}".encode()
+        return status, got
+
+    def read(self, name: str, expect_readable: bool = True, wait_s: float = 0.0) -> Check:
+        """GET through the last gateway; with wait_s, retry until readable (a KMS coming back:
+        the gateways take a few health checks to put its backends in rotation again)."""
+        started = time.monotonic()
+        status, got = self._get()
+        while expect_readable and not (status == 200 and got == self.body) and time.monotonic() - started < wait_s:
+            time.sleep(1)
+            status, got = self._get()
         intact = status == 200 and got == self.body
         if expect_readable:
-            what = "intact" if intact else f"DIFFERENT ({len(got)} of {len(self.body)} bytes)"
-            return Check("gateway", name, intact, f"GET via {self.gateways[-1]}: {status}, {what}")
+            what = "intact" if intact else f"{len(got)} of {len(self.body)} bytes, not the object"
+            waited = f" after {time.monotonic() - started:.1f}s" if wait_s else ""
+            return Check("gateway", name, intact, f"GET via {self.gateways[-1]}: {status}, {what}{waited}")
         return Check(
             "kms",
             name,

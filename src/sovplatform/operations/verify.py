@@ -94,7 +94,7 @@ def verify_kill_switch(ctx: Context) -> dict[str, Any]:
 
             found += kill_switch(ctx, hosts, while_sealed=while_sealed)
             if probe is not None:
-                found.append(probe.read("kill switch: SSE-KMS object readable again"))
+                found.append(probe.read("kill switch: SSE-KMS object readable again", wait_s=60))
         finally:
             if probe is not None:
                 probe.delete()
