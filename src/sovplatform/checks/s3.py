@@ -12,12 +12,12 @@ import contextlib
 import http.client
 import secrets
 import shlex
-import socket
 import ssl
 import time
 from pathlib import Path
 from typing import Any
 
+from sovplatform import tlshttp
 from sovplatform.checks.model import Check, CheckContext
 from sovplatform.operations.pki import service_name
 from sovplatform.pki.secret import PassphraseError, platform_passphrase
@@ -55,17 +55,9 @@ class S3Client:
         self, method: str, path: str, body: bytes = b"", headers: dict[str, str] | None = None
     ) -> tuple[int, dict[str, str], bytes]:
         signed = sign(method, self.server_name, path, self.creds, body, headers)
-        with (
-            socket.create_connection((self.address, S3_PORT), timeout=self.timeout) as raw,
-            self.context.wrap_socket(raw, server_hostname=self.server_name) as tls,
-        ):
-            lines = [f"{method} {path} HTTP/1.1", *(f"{k}: {v}" for k, v in signed.items())]
-            lines += [f"content-length: {len(body)}", "connection: close"]
-            tls.sendall(("\r\n".join(lines) + "\r\n\r\n").encode() + body)
-            response = http.client.HTTPResponse(tls)  # type: ignore[arg-type]
-            response.begin()
-            data = response.read()
-            return response.status, {k.lower(): v for k, v in response.getheaders()}, data
+        return tlshttp.request(
+            self.address, S3_PORT, self.server_name, self.context, method, path, signed, body, self.timeout
+        )
 
 
 def sse_kms_headers() -> dict[str, str]:
