@@ -33,7 +33,7 @@ SHOW_STAT = (
 )
 
 
-def _backend_states(ctx: CheckContext, gateway: str) -> dict[str, str]:
+def backend_states(ctx: CheckContext, gateway: str) -> dict[str, str]:
     result = ctx.ssh(
         gateway,
         "echo 'show stat' | socat stdio /run/haproxy/admin.sock 2>/dev/null || "
@@ -74,7 +74,7 @@ def run(ctx: CheckContext) -> list[Check]:
                 )
             except (OSError, ssl.SSLError, http.client.HTTPException) as exc:
                 checks.append(Check("gateway", f"{gw} serves {service}", False, f"{address}:{port}: {exc}"))
-        states = _backend_states(ctx, gw)
+        states = backend_states(ctx, gw)
         down = sorted(k for k, v in states.items() if not v.startswith("UP"))
         checks.append(
             Check(

@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from sovplatform.checks.gateway import backend_states
 from sovplatform.checks.model import CheckContext
 from sovplatform.checks.openbao import BaoClient, platform_ca, voter_url
 from sovplatform.checks.s3 import VERIFY_USER, credentials_store
@@ -110,4 +111,20 @@ def converge(ctx: Context, hosts: list[dict[str, Any]], inventory: Path, extrava
     t = time.monotonic()
     phases["changed"] += _play(ctx, "gateway.yml", inventory, extravars)
     phases["gateway_seconds"] = round(time.monotonic() - t, 2)
+    phases["backends_up_after_s"] = wait_backends_up(ctx, hosts)
     return phases
+
+
+def wait_backends_up(ctx: Context, hosts: list[dict[str, Any]], timeout: float = 90.0) -> float | None:
+    """Wait until every gateway has every backend in rotation: a (re)started HAProxy takes a few
+    health checks per backend (rise 2 x inter 2 s) before it forwards anything. Seconds waited,
+    or None when some backend stayed down (verify then says which)."""
+    cctx = CheckContext({str(h["name"]): h for h in hosts}, ctx.plan.data, ctx.state, ctx.state / "ssh" / "known_hosts")
+    names = [str(h["name"]) for h in _gateways(ctx, hosts)]
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        states = [backend_states(cctx, name) for name in names]
+        if all(s and all(v.startswith("UP") for v in s.values()) for s in states):
+            return round(time.monotonic() - started, 1)
+        time.sleep(2)
+    return None
