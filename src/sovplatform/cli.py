@@ -284,6 +284,58 @@ def _render_report(report: dict, as_json: bool) -> None:
     out.print(table)
 
 
+HostOpt = Annotated[str | None, typer.Option("--host", help="One host")]
+SiteOpt = Annotated[str | None, typer.Option("--site", help="Every host of one site")]
+
+
+def _one_target(host: str | None, site: str | None) -> None:
+    if (host is None) == (site is None):
+        err.print("error: give exactly one of --host or --site", markup=False)
+        raise typer.Exit(EXIT_INVALID)
+
+
+@app.command()
+def drain(
+    blueprint: BlueprintArg,
+    host: HostOpt = None,
+    site: SiteOpt = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would happen to every quorum and pool")] = False,
+    yes: YesOpt = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Take a host or a site out of service for maintenance, refusing anything that breaks a quorum."""
+    from sovplatform.operations.drain import drain as do_drain
+
+    _one_target(host, site)
+    bp = _load(blueprint)
+    if not dry_run:
+        _confirm(f"drain {host or 'site ' + str(site)} of platform {bp.name} (its services stop)?", yes)
+    report = _run_operation(blueprint, lambda ctx: do_drain(ctx, host, site, dry_run), "drain")
+    if as_json:
+        print(json.dumps(report, indent=2, sort_keys=True))
+        return
+    for line in report["lines"]:
+        out.print(line, markup=False, highlight=False)
+    for step in report["steps"]:
+        out.print(f"done: {step}", markup=False, highlight=False)
+    if dry_run:
+        out.print("dry run: nothing was changed", markup=False, highlight=False)
+
+
+@app.command()
+def undrain(blueprint: BlueprintArg, host: HostOpt = None, site: SiteOpt = None, as_json: JsonOpt = False) -> None:
+    """Bring drained hosts back: start their services, unset noout, wait for HEALTH_OK."""
+    from sovplatform.operations.drain import undrain as do_undrain
+
+    _one_target(host, site)
+    report = _run_operation(blueprint, lambda ctx: do_undrain(ctx, host, site), "undrain")
+    if as_json:
+        print(json.dumps(report, indent=2, sort_keys=True))
+        return
+    for step in report["steps"]:
+        out.print(f"done: {step}", markup=False, highlight=False)
+
+
 drill_app = typer.Typer(no_args_is_help=True, help="Failover drills with measured RTO and RPO.")
 app.add_typer(drill_app, name="drill")
 

@@ -38,6 +38,7 @@ from sovplatform.checks.openbao import BaoClient, platform_ca, voter_url
 from sovplatform.checks.s3 import VERIFY_BUCKET, S3Client, ensure_bucket, load_credentials
 from sovplatform.engine.lock import PlatformLock
 from sovplatform.operations.context import Context
+from sovplatform.operations.drain import drained_hosts
 from sovplatform.operations.errors import OperationError, Refused
 from sovplatform.operations.lab import lab_for, substrate_errors
 from sovplatform.operations.openbao import consumer_token
@@ -276,6 +277,10 @@ def site_loss(
         problems += [
             f"drill: site {s} is partitioned already; a second fault while one is outstanding is refused"
             for s in status["partitioned"]  # type: ignore[attr-defined]
+        ]
+        problems += [
+            f"drill: host {h} is drained; undrain it first (a second fault while one is outstanding is refused)"
+            for h in sorted(drained_hosts(ctx))
         ]
         if problems:
             raise Refused(problems)

@@ -18,10 +18,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+from sovplatform import tlshttp
 from sovplatform.checks.gateway import backend_states
 from sovplatform.checks.model import CheckContext
 from sovplatform.checks.openbao import BaoClient, platform_ca, voter_url
-from sovplatform.checks.s3 import VERIFY_USER, credentials_store
+from sovplatform.checks.s3 import VERIFY_USER, S3Client, credentials_store, load_credentials
 from sovplatform.engine.ansible import run_playbook
 from sovplatform.engine.hostfiles import HostFile, PushError, push
 from sovplatform.operations.context import Context
@@ -112,7 +113,29 @@ def converge(ctx: Context, hosts: list[dict[str, Any]], inventory: Path, extrava
     phases["changed"] += _play(ctx, "gateway.yml", inventory, extravars)
     phases["gateway_seconds"] = round(time.monotonic() - t, 2)
     phases["backends_up_after_s"] = wait_backends_up(ctx, hosts)
+    phases["s3_user_served_after_s"] = wait_user_served(ctx, hosts)
     return phases
+
+
+def wait_user_served(ctx: Context, hosts: list[dict[str, Any]], timeout: float = 90.0) -> float | None:
+    """Wait until the gateways accept the check user's signed requests: RGW learns about a user
+    made with radosgw-admin through its metadata cache, which can lag behind. Seconds waited,
+    or None (verify then says what the gateway answers)."""
+    creds = load_credentials(ctx.state, ctx.plan.data["substrate"])
+    if creds is None:
+        return None
+    name = service_name("s3", ctx.blueprint.name)
+    ca = str(ctx.state / "pki" / "ca.crt")
+    clients = [S3Client(str(h["address"]), name, ca, creds, timeout=10) for h in _gateways(ctx, hosts)]
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        try:
+            if all(client.request("GET", "/")[0] == 200 for client in clients):
+                return round(time.monotonic() - started, 1)
+        except tlshttp.ERRORS:
+            pass
+        time.sleep(2)
+    return None
 
 
 def wait_backends_up(ctx: Context, hosts: list[dict[str, Any]], timeout: float = 90.0) -> float | None:
