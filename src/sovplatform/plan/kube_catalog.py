@@ -80,8 +80,8 @@ CRICTL_SUMS = {"1.33.0": "8307399e714626e69d1213a4cd18c8dec3d0201ecdac009b180211
 # The Calico source archive (Kubespray's calico_crds); its manifests/calico-vxlan.yaml is applied.
 CALICO_SUMS = {"3.30.6": "b0eb83f6d70afac27e8830f22642cd12b0692e4d1a1b5060caa9231a951e736a"}
 
-# The KMS v2 plugin that speaks to OpenBao's transit engine (Vault-compatible API).
-KMS_PLUGIN_VERSION = "1.0.2"
+# The KMS v2 plugin that speaks to OpenBao's transit engine (its API is Vault's).
+KMS_PLUGIN_VERSION = "1.4.0"
 METRICS_SERVER_VERSION = "0.8.0"
 FLUENT_BIT_VERSION = "4.0.3"
 
@@ -181,7 +181,6 @@ def images(versions: dict[str, str]) -> list[Image]:
         ("calico-kube-controllers", cal.format("kube-controllers"), NODE_ROLES),
         ("metrics-server", f"{k}/metrics-server/metrics-server:v{METRICS_SERVER_VERSION}", NODE_ROLES),
         ("fluent-bit", f"cr.fluentbit.io/fluent/fluent-bit:{FLUENT_BIT_VERSION}", NODE_ROLES),
-        ("vault-kubernetes-kms", f"ghcr.io/falcosuessgott/vault-kubernetes-kms:v{KMS_PLUGIN_VERSION}", CONTROL),
         ("cephcsi", f"quay.io/cephcsi/cephcsi:v{csi}", NODE_ROLES),
         ("csi-provisioner", f"{k}/sig-storage/csi-provisioner:v5.2.0", NODE_ROLES),
         ("csi-attacher", f"{k}/sig-storage/csi-attacher:v4.8.1", NODE_ROLES),
