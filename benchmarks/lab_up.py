@@ -25,7 +25,7 @@ SOV = str(Path(sys.executable).parent / "sovplatform")
 BLUEPRINT = ROOT / "blueprints" / "lab-3dc.yaml"
 
 
-def _run(args: list[str], env: dict[str, str]) -> float:
+def run_sov(args: list[str], env: dict[str, str]) -> float:
     start = time.monotonic()
     result = subprocess.run([SOV, *args], env=env, capture_output=True, text=True, check=False)
     elapsed = time.monotonic() - start
@@ -35,7 +35,7 @@ def _run(args: list[str], env: dict[str, str]) -> float:
     return elapsed
 
 
-def _phases(journal: Path, since: int) -> dict[str, float]:
+def phases(journal: Path, since: int) -> dict[str, float]:
     out: dict[str, float] = {}
     for line in journal.read_text().splitlines()[since:]:
         entry = json.loads(line)
@@ -52,10 +52,10 @@ def main() -> None:
         try:
             for label, before in (("cold", None), ("warm", "down"), ("second", None)):
                 if before == "down":
-                    _run(["down", str(BLUEPRINT), "--yes"], env)
+                    run_sov(["down", str(BLUEPRINT), "--yes"], env)
                 mark = len(journal.read_text().splitlines()) if journal.exists() else 0
-                seconds = _run(["up", str(BLUEPRINT), "--yes"], env)
-                results[label] = {"seconds": round(seconds, 1), "phases": _phases(journal, mark)}
+                seconds = run_sov(["up", str(BLUEPRINT), "--yes"], env)
+                results[label] = {"seconds": round(seconds, 1), "phases": phases(journal, mark)}
         finally:
             subprocess.run([SOV, "down", str(BLUEPRINT), "--yes"], env=env, capture_output=True, check=False)
         results["ratio"] = {

@@ -170,12 +170,24 @@ def up(
     skip_converge: Annotated[
         bool, typer.Option("--skip-converge", help="Stop after hosts and mirror (role tests converge themselves)")
     ] = False,
+    until: Annotated[
+        str,
+        typer.Option(
+            "--until",
+            help="Stop after this layer: etcd, ceph, openbao or s3 (default: s3, the whole platform)",
+            metavar="LAYER",
+        ),
+    ] = "s3",
 ) -> None:
-    """Bring the platform up: plan, offline mirror, hosts, converge. A second run changes nothing."""
+    """Bring the platform up: plan, offline mirror, hosts, then each layer. A second run changes nothing."""
     from sovplatform.operations.up import up as do_up
+    from sovplatform.operations.verify import LAYER_ORDER
 
+    if until not in LAYER_ORDER:
+        err.print(f"error: --until: unknown layer {until!r} (one of: {', '.join(LAYER_ORDER)})", markup=False)
+        raise typer.Exit(EXIT_INVALID)
     del yes  # nothing up does is destructive yet; accepted so scripts can pass it uniformly
-    result = _run_operation(blueprint, lambda ctx: do_up(ctx, converge=not skip_converge), "up")
+    result = _run_operation(blueprint, lambda ctx: do_up(ctx, converge=not skip_converge, until=until), "up")
     from rich.table import Table
 
     table = Table(title="hosts", title_justify="left")
@@ -230,11 +242,29 @@ def status(blueprint: BlueprintArg, as_json: JsonOpt = False) -> None:
 
 
 @app.command()
-def verify(blueprint: BlueprintArg, as_json: JsonOpt = False) -> None:
+def verify(
+    blueprint: BlueprintArg,
+    as_json: JsonOpt = False,
+    kill_switch: Annotated[
+        bool,
+        typer.Option(
+            "--kill-switch",
+            help="Also prove the customer's key is the root of trust: revoke the seal token, restart a "
+            "standby (it must stay sealed), then restore with a new token. Restarts voters; needs --yes.",
+        ),
+    ] = False,
+    yes: YesOpt = False,
+) -> None:
     """Read-only checks of every deployed layer; exit 0 only if every check passes."""
     from sovplatform.operations.verify import verify as do_verify
+    from sovplatform.operations.verify import verify_kill_switch
 
-    report = _run_operation(blueprint, do_verify, "verify")
+    if kill_switch:
+        bp = _load(blueprint)
+        _confirm(f"revoke and restore platform {bp.name}'s seal token, restarting its OpenBao voters?", yes)
+        report = _run_operation(blueprint, verify_kill_switch, "verify")
+    else:
+        report = _run_operation(blueprint, do_verify, "verify")
     _render_report(report, as_json)
     if not report["ok"]:
         raise typer.Exit(EXIT_FAILED)

@@ -87,7 +87,7 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
     p = Platform(BP.name, ADDRESS, state_root)
     try:
         started = time.monotonic()
-        p.first_up = p.sov("up", str(BLUEPRINT), "--yes")
+        p.first_up = p.sov("up", str(BLUEPRINT), "--yes", "--until", "etcd")
         p.timings["up_s"] = round(time.monotonic() - started, 1)
         yield p
     finally:

@@ -53,7 +53,7 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
         pytest.skip(reason)
     before = footprint(PREFIX, state_root)
     p = Platform(BP.name, ADDRESS, state_root, before=before)
-    p.first_up = p.sov("up", str(LAB), "--yes")
+    p.first_up = p.sov("up", str(LAB), "--yes", "--until", "etcd")
     try:
         yield p
     finally:
@@ -99,7 +99,7 @@ def test_inter_site_rtt_matches_blueprint(platform: Platform) -> None:
 
 def test_second_up_changes_and_restarts_nothing(platform: Platform) -> None:
     started = _start_times(platform)
-    result = platform.sov("up", str(LAB), "--yes")
+    result = platform.sov("up", str(LAB), "--yes", "--until", "etcd")
     assert result.returncode == 0, result.stderr[-3000:]
     assert re.search(r"up: 6 hosts converged, 0 task\(s\) changed", result.stdout), result.stdout[-2000:]
     assert _start_times(platform) == started
@@ -107,7 +107,7 @@ def test_second_up_changes_and_restarts_nothing(platform: Platform) -> None:
 
 def test_second_operation_is_refused_while_one_holds_the_lock(platform: Platform) -> None:
     with PlatformLock(platform.state, "held by test"):
-        result = platform.sov("up", str(LAB), "--yes")
+        result = platform.sov("up", str(LAB), "--yes", "--until", "etcd")
     assert result.returncode == 2
     assert "another operation holds" in result.stderr and "held by test" in result.stderr
 

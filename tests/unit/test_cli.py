@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Callable
@@ -155,3 +156,32 @@ def test_plan_refuses_invalid_blueprint_without_writing(tmp_path: Path) -> None:
     result = run("plan", str(bad), "--out", str(tmp_path / "out"))
     assert result.returncode == 2
     assert not (tmp_path / "out").exists()
+
+
+def test_up_refuses_an_unknown_layer_before_touching_anything(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [SOV, "up", str(LAB), "--until", "kubernetes", "--yes"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={**os.environ, "SOVPLATFORM_STATE_DIR": str(tmp_path)},
+    )
+    assert result.returncode == 2
+    assert "--until: unknown layer 'kubernetes' (one of: etcd, ceph, openbao, s3)" in result.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_kill_switch_needs_confirmation_without_a_terminal(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [SOV, "verify", str(LAB), "--kill-switch"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        stdin=subprocess.DEVNULL,
+        env={**os.environ, "SOVPLATFORM_STATE_DIR": str(tmp_path)},
+    )
+    assert result.returncode == 2, result.stderr
+    assert "pass --yes to confirm" in result.stderr
+    assert list(tmp_path.iterdir()) == []

@@ -58,7 +58,8 @@ def run(ctx: CheckContext) -> list[Check]:
         address = ctx.address(gw)
         for service, port, path, ok_status in (
             ("s3", S3_PORT, "/", 200),
-            ("openbao", OPENBAO_PORT, "/v1/sys/health", 200),
+            # standbyok: an unsealed standby answers 200 too (it forwards to the active node).
+            ("openbao", OPENBAO_PORT, "/v1/sys/health?standbyok=true", 200),
         ):
             name = service_name(service, platform)
             try:

@@ -613,12 +613,19 @@ def _sealed_or_down(client: BaoClient) -> bool:
     return status.status == 0 or bool(status.data.get("sealed", True))
 
 
-def kill_switch(ctx: Context, hosts: list[dict[str, Any]], hold_s: float = 20.0) -> list[Check]:
+def kill_switch(
+    ctx: Context,
+    hosts: list[dict[str, Any]],
+    hold_s: float = 20.0,
+    while_sealed: Callable[[], list[Check]] | None = None,
+) -> list[Check]:
     """Prove the customer's key is the root of trust, then restore.
 
     1. The customer revokes the platform's seal token (what a customer does to withdraw
        consent: the token is its only credential for the seal key).
-    2. One standby voter is restarted: it must stay sealed for `hold_s` seconds.
+    2. A running voter keeps its keys in memory, so the revocation bites at the next start:
+       every voter is restarted, standbys first, and each must stay sealed for `hold_s`
+       seconds. `while_sealed` then runs (e.g. reading an SSE-KMS object must fail).
     3. The customer issues a new seal token; it is shipped to every voter and they restart one
        at a time: all unsealed, one active, transit works again.
     """
@@ -634,8 +641,8 @@ def kill_switch(ctx: Context, hosts: list[dict[str, Any]], hold_s: float = 20.0)
         wait_platform_healthy(ctx, hosts, timeout=30)
     except OperationError as exc:
         return [Check("kms", "kill switch: platform healthy before", False, "; ".join(exc.problems))]
-    standbys = [n for n, c in clients.items() if c.health().status == 429]
-    victim = standbys[0] if standbys else next(iter(clients))
+    active = [n for n, c in clients.items() if c.health().status == 200]
+    victims = [n for n in clients if n not in active] + active
 
     revoked = customer.post("auth/token/revoke-accessor", {"accessor": seal["accessor"]})
     gone = not _lookup_accessor(customer, seal["accessor"])
@@ -650,47 +657,51 @@ def kill_switch(ctx: Context, hosts: list[dict[str, Any]], hold_s: float = 20.0)
     restore_problems: list[str] = []
     try:
         since = int(time.time())
-        _ssh(ctx, hosts, victim, f"systemctl restart {SERVICE}")
-        client = clients[victim]
+        for victim in victims:
+            _say(ctx, f"openbao: restarting {victim} without a valid seal token")
+            _ssh(ctx, hosts, victim, f"systemctl restart {SERVICE}")
         start = time.monotonic()
         samples = 0
-        stayed_sealed = True
+        unsealed: set[str] = set()
         while time.monotonic() - start < hold_s:
             samples += 1
-            if not _sealed_or_down(client):
-                stayed_sealed = False
-                break
+            unsealed |= {n for n in victims if not _sealed_or_down(clients[n])}
             time.sleep(1)
-        status = client.get("sys/seal-status")
         # OpenBao refuses to start when the seal cannot encrypt/decrypt with the customer's key
         # ("Error configuring seal"): the node cannot unseal, which is the point.
-        log = _ssh(
-            ctx,
-            hosts,
-            victim,
-            f"journalctl -u {SERVICE} --since @{since} --no-pager -o cat | grep -A3 -m1 'Error configuring seal'",
-        ).stdout
-        refused = "Error configuring seal" in log and "403" in log
-        now = f"sealed={status.data.get('sealed')}" if status.ok else "server refuses to start"
+        refused = [
+            n
+            for n in victims
+            if "403"
+            in _ssh(
+                ctx,
+                hosts,
+                n,
+                f"journalctl -u {SERVICE} --since @{since} --no-pager -o cat | grep -A3 -m1 'Error configuring seal'",
+            ).stdout
+        ]
         checks.append(
             Check(
                 "kms",
-                f"kill switch: restarted {victim} stays sealed",
-                stayed_sealed and (status.ok or refused),
-                f"{samples} probes over {hold_s:.0f}s; now {now}"
-                + ("; its log: customer KMS answered 403 permission denied" if refused else ""),
+                "kill switch: every restarted voter stays sealed",
+                not unsealed,
+                f"{len(victims)} voter(s) restarted, {samples} probes over {hold_s:.0f}s; "
+                + (f"UNSEALED: {', '.join(sorted(unsealed))}" if unsealed else "none unsealed")
+                + f"; customer KMS answered 403 to {len(refused)} of them",
             )
         )
+        if while_sealed is not None:
+            checks += while_sealed()
     finally:
         # Restore whatever happened above: a new token from the customer, shipped, rolled out.
         try:
             ensure_customer_kms(ctx, hosts)
             t = time.monotonic()
-            shipped = ship_seal_token(ctx, hosts, restart=False)
-            rolling_restart(ctx, hosts, [n for n in clients if n in shipped or n == victim])
+            ship_seal_token(ctx, hosts, restart=False)
+            rolling_restart(ctx, hosts, victims)
             took = wait_platform_healthy(ctx, hosts)
             detail = (
-                f"new seal token on {len(shipped)} voter(s); healthy {time.monotonic() - t:.1f}s after ({took:.1f}s)"
+                f"new seal token on {len(victims)} voter(s); healthy {time.monotonic() - t:.1f}s after ({took:.1f}s)"
             )
         except (OperationError, BaoError) as exc:
             restore_problems = getattr(exc, "problems", [str(exc)])

@@ -14,13 +14,13 @@ from sovplatform.engine.ansible import run_playbook
 from sovplatform.engine.lock import PlatformLock
 from sovplatform.engine.terraform import RootModule, TerraformError
 from sovplatform.files import write_atomic, write_tree
-from sovplatform.operations import mirror_service
+from sovplatform.operations import mirror_service, objectstore, openbao
 from sovplatform.operations.context import Context
 from sovplatform.operations.errors import OperationError, Refused
 from sovplatform.operations.inventory import write_inventory
 from sovplatform.operations.lab import lab_for, substrate_errors
 from sovplatform.operations.pki import ensure_pki
-from sovplatform.operations.verify import verify
+from sovplatform.operations.verify import LAYER_ORDER, record_layers, verify
 from sovplatform.plan.build import render_files
 from sovplatform.substrate.lab import PrecheckFailed
 from sovplatform.substrate.lab.image import ensure_image
@@ -59,7 +59,7 @@ class _Tail:
         return [line for line in data.splitlines() if line.strip()]
 
 
-def up(ctx: Context, converge: bool = True) -> UpResult:
+def up(ctx: Context, converge: bool = True, until: str = LAYER_ORDER[-1]) -> UpResult:
     progress = ctx.progress
     lab = lab_for(ctx)
     try:
@@ -140,37 +140,61 @@ def up(ctx: Context, converge: bool = True) -> UpResult:
             journal.record("up", "done")
             return UpResult(hosts=platform_hosts, changed_tasks=0, phases=phases)
 
-        t = step("converge")
-        result = run_playbook(
-            "site.yml",
-            inventory,
-            ctx.state / "runner",
-            progress,
-            extravars={
-                "sov_mirror_url": url,
-                # The key comes from the controller's own build, never fetched over the network it guards.
-                "sov_mirror_key": (ctx.state / "mirror" / "mirror-key.asc").read_text(),
-                "sov_mirror_signed_by": "/usr/share/keyrings/sovplatform-mirror.asc",
-                # Lab hosts share this machine's kernel clock; there is no time server to point at.
-                "sov_ntp_servers": [],
-            },
-        )
-        if not result.ok:
-            journal.record("converge", "failed", failures=[f.render() for f in result.failures], log=str(result.log))
-            raise OperationError(
-                [f.render() for f in result.failures] or [f"ansible-playbook ended with status {result.status}"],
-                hint=f"full log: {result.log}",
-            )
-        done("converge", t, changed=result.changed_total)
+        extravars = {
+            "sov_mirror_url": url,
+            # The key comes from the controller's own build, never fetched over the network it guards.
+            "sov_mirror_key": (ctx.state / "mirror" / "mirror-key.asc").read_text(),
+            "sov_mirror_signed_by": "/usr/share/keyrings/sovplatform-mirror.asc",
+            # Lab hosts share this machine's kernel clock; there is no time server to point at.
+            "sov_ntp_servers": [],
+        }
+        layers = LAYER_ORDER[: LAYER_ORDER.index(until) + 1]
+        changed_total = 0
+        log = ""
+
+        def play(phase: str, playbook: str) -> None:
+            nonlocal changed_total, log
+            started = step(phase)
+            result = run_playbook(playbook, inventory, ctx.state / "runner", progress, extravars=extravars)
+            if not result.ok:
+                journal.record(phase, "failed", failures=[f.render() for f in result.failures], log=str(result.log))
+                raise OperationError(
+                    [f.render() for f in result.failures] or [f"{playbook} ended with status {result.status}"],
+                    hint=f"full log: {result.log}",
+                )
+            changed_total += result.changed_total
+            log = str(result.log)
+            done(phase, started, changed=result.changed_total)
+
+        def controller_layer(phase: str, run: Any) -> None:
+            nonlocal changed_total
+            started = step(phase)
+            try:
+                detail = run(ctx, hosts, inventory, extravars)
+            except OperationError as exc:
+                journal.record(phase, "failed", error="; ".join(exc.problems))
+                raise
+            changed_total += int(detail.get("changed", 0))
+            done(phase, started, **{k: v for k, v in detail.items() if k != "changed"})
+
+        # site.yml: every host's base (common) and the etcd quorum.
+        play("converge", "site.yml")
+        if "ceph" in layers:
+            play("ceph", "ceph.yml")
+        if "openbao" in layers:
+            controller_layer("openbao", openbao.converge)
+        if "s3" in layers:
+            controller_layer("s3", objectstore.converge)
+        record_layers(ctx, layers)
 
         t = step("verify")
-        report = verify(ctx)
+        report = verify(ctx, layers)
         done("verify", t, ok=report["ok"], failed=[c["name"] for c in report["checks"] if not c["ok"]])
         journal.record("up", "done", verified=report["ok"])
         return UpResult(
             hosts=platform_hosts,
-            changed_tasks=result.changed_total,
+            changed_tasks=changed_total,
             phases=phases,
-            log=str(result.log),
+            log=log,
             report=report,
         )

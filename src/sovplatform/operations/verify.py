@@ -3,16 +3,42 @@
 from __future__ import annotations
 
 import importlib
+import json
 from typing import Any
 
-from sovplatform.checks.model import Check, CheckContext
+from sovplatform.checks import s3
+from sovplatform.checks.model import Check, CheckContext, Layer
+from sovplatform.engine.lock import PlatformLock
+from sovplatform.files import write_atomic
 from sovplatform.operations.context import Context
+from sovplatform.operations.errors import Refused
 from sovplatform.operations.lab import lab_for, substrate_errors
 
-# Layers `up` deploys, in dependency order, and the module holding each layer's checks.
-LAYERS: dict[str, str] = {
-    "etcd": "sovplatform.checks.etcd",
+# Layers `up` deploys after the hosts, in dependency order (`up --until` stops after one), and
+# the modules holding each layer's checks.
+LAYERS: dict[str, tuple[str, ...]] = {
+    "etcd": ("sovplatform.checks.etcd",),
+    "ceph": ("sovplatform.checks.ceph",),
+    "openbao": ("sovplatform.checks.openbao",),  # layers openbao and kms
+    "s3": ("sovplatform.checks.gateway", "sovplatform.checks.s3"),  # layers gateway and kms
 }
+LAYER_ORDER: tuple[str, ...] = tuple(LAYERS)
+# The report's layer names (verify's JSON contract) for a probe that crashed.
+REPORTED_AS: dict[str, Layer] = {"etcd": "etcd", "ceph": "ceph", "openbao": "openbao", "s3": "gateway"}
+LAYERS_FILE = "layers.json"
+
+
+def record_layers(ctx: Context, layers: tuple[str, ...]) -> None:
+    """What the last `up` deployed, so a later `verify` checks exactly that."""
+    write_atomic(ctx.state / LAYERS_FILE, (json.dumps({"deployed": list(layers)}) + "\n").encode())
+
+
+def deployed_layers(ctx: Context) -> tuple[str, ...]:
+    try:
+        recorded = json.loads((ctx.state / LAYERS_FILE).read_text())["deployed"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return LAYER_ORDER  # nothing recorded: expect everything
+    return tuple(layer for layer in LAYER_ORDER if layer in recorded)
 
 
 def check_context(ctx: Context) -> CheckContext:
@@ -22,14 +48,57 @@ def check_context(ctx: Context) -> CheckContext:
     return CheckContext(hosts=hosts, plan=ctx.plan.data, state=ctx.state, known_hosts=ctx.state / "ssh" / "known_hosts")
 
 
-def verify(ctx: Context) -> dict[str, Any]:
+def verify(ctx: Context, layers: tuple[str, ...] | None = None) -> dict[str, Any]:
+    chosen = layers if layers is not None else deployed_layers(ctx)
     cctx = check_context(ctx)
     checks: list[Check] = []
-    for layer, module in LAYERS.items():
+    for layer in chosen:
         ctx.progress.phase(f"verify {layer}")
+        for module in LAYERS[layer]:
+            try:
+                checks += importlib.import_module(module).run(cctx)
+            except Exception as exc:  # a broken probe is a failed check, not a crash
+                checks.append(Check(REPORTED_AS[layer], "checks ran", False, f"{module}: {type(exc).__name__}: {exc}"))
+    return {
+        "ok": bool(checks) and all(c.ok for c in checks),
+        "layers": list(chosen),
+        "checks": [c.to_dict() for c in checks],
+    }
+
+
+def verify_kill_switch(ctx: Context) -> dict[str, Any]:
+    """Every check of `verify`, then the sovereignty kill switch (operations/openbao.kill_switch)."""
+    from sovplatform.operations.openbao import kill_switch
+
+    if "openbao" not in deployed_layers(ctx):
+        raise Refused(["--kill-switch: the platform's OpenBao is not deployed (the last up stopped before it)"])
+    with PlatformLock(ctx.state, "verify --kill-switch " + ctx.blueprint.name):
+        report = verify(ctx)
+        lab = lab_for(ctx)
+        with substrate_errors():
+            hosts = lab.contract()
+        ctx.progress.phase("verify kill switch")
+        found: list[Check] = []
+        probe = s3.probe_for(check_context(ctx)) if "s3" in deployed_layers(ctx) else None
+        if isinstance(probe, Check):
+            found.append(probe)
+            probe = None
         try:
-            run = importlib.import_module(module).run
-            checks += run(cctx)
-        except Exception as exc:  # a broken probe is a failed check, not a crash
-            checks.append(Check(layer, "checks ran", False, f"{type(exc).__name__}: {exc}"))  # type: ignore[arg-type]
-    return {"ok": bool(checks) and all(c.ok for c in checks), "checks": [c.to_dict() for c in checks]}
+            if probe is not None:
+                found.append(probe.write())
+
+            def while_sealed() -> list[Check]:
+                if probe is None:
+                    return []
+                return [probe.read("kill switch: SSE-KMS object unreadable while sealed", expect_readable=False)]
+
+            found += kill_switch(ctx, hosts, while_sealed=while_sealed)
+            if probe is not None:
+                found.append(probe.read("kill switch: SSE-KMS object readable again", wait_s=60))
+        finally:
+            if probe is not None:
+                probe.delete()
+        extra = [c.to_dict() for c in found]
+    report["checks"] += extra
+    report["ok"] = report["ok"] and all(c["ok"] for c in extra)
+    return report

@@ -1,0 +1,113 @@
+"""The S3 layer, for `up`: RADOS Gateways with SSE-KMS on the platform OpenBao, then the gateways.
+
+Controller steps around the playbooks keep secrets out of Ansible (ansible-runner records
+command lines and variables):
+  1. the `rgw` consumer token of the platform OpenBao is written to every gateway host over SSH
+     (/etc/ceph/rgw-kms.token, 0600), then renewed so its period starts afresh;
+  2. playbooks/rgw.yml with SSE-KMS on, RGW reaching OpenBao through the service name
+     openbao.<platform>.internal (its own host's gateway; common role's /etc/hosts);
+  3. the S3 user of `verify`, made with radosgw-admin on a monitor host; its keys are read
+     from that command's output and stored only encrypted (checks/s3.py reads them);
+  4. playbooks/gateway.yml: HAProxy in front of S3 and OpenBao on every gateway host.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from sovplatform.checks.model import CheckContext
+from sovplatform.checks.openbao import BaoClient, platform_ca, voter_url
+from sovplatform.checks.s3 import VERIFY_USER, credentials_store
+from sovplatform.engine.ansible import run_playbook
+from sovplatform.engine.hostfiles import HostFile, PushError, push
+from sovplatform.operations.context import Context
+from sovplatform.operations.errors import OperationError
+from sovplatform.operations.openbao import consumer_token
+from sovplatform.operations.pki import service_name
+
+RGW_TOKEN_FILE = "/etc/ceph/rgw-kms.token"
+GATEWAY_OPENBAO_PORT = 8210
+
+
+def _gateways(ctx: Context, hosts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    names = {h["name"] for h in ctx.plan.data["hosts"] if "gateway" in h["roles"]}
+    return [h for h in hosts if h["name"] in names]
+
+
+def _play(ctx: Context, playbook: str, inventory: Path, extravars: dict[str, Any]) -> int:
+    result = run_playbook(playbook, inventory, ctx.state / "runner", ctx.progress, extravars=extravars)
+    if not result.ok:
+        raise OperationError(
+            [f.render() for f in result.failures] or [f"{playbook} ended with status {result.status}"],
+            hint=f"full log: {result.log}",
+        )
+    return result.changed_total
+
+
+def ship_rgw_token(ctx: Context, hosts: list[dict[str, Any]]) -> list[str]:
+    """Write the rgw token to every gateway host; returns the hosts whose file changed."""
+    token = consumer_token(ctx, "rgw")
+    gateways = _gateways(ctx, hosts)
+    try:
+        changed = push(
+            gateways,
+            {str(h["name"]): [HostFile(RGW_TOKEN_FILE, token.encode(), mode=0o600)] for h in gateways},
+            ctx.state / "ssh" / "known_hosts",
+        )
+    except PushError as exc:
+        raise OperationError([f"rgw: {p}" for p in exc.problems]) from None
+    # A periodic token lives as long as it is renewed within its period; RGW never renews it.
+    by_name = {str(h["name"]): h for h in hosts}
+    voter = by_name[str(ctx.plan.data["quorums"]["openbao"]["members"][0])]
+    client = BaoClient(voter_url(str(voter["address"])), platform_ca(ctx.state), token=token)
+    renewed = client.post("auth/token/renew-self", {})
+    if not renewed.ok:
+        ctx.progress.update(f"rgw token not renewed ({renewed.status}); it still holds until its period ends")
+    return [n for n, paths in changed.items() if paths]
+
+
+def ensure_verify_user(ctx: Context, hosts: list[dict[str, Any]]) -> bool:
+    """Make the S3 user `verify` writes with; returns True when it was (re)made."""
+    store = credentials_store(ctx.state, ctx.plan.data["substrate"])
+    mon = str(ctx.plan.data["quorums"]["ceph_mon"]["members"][0])
+    cctx = CheckContext({str(h["name"]): h for h in hosts}, ctx.plan.data, ctx.state, ctx.state / "ssh" / "known_hosts")
+    info = cctx.ssh(mon, f"radosgw-admin user info --uid {VERIFY_USER}", timeout=60)
+    if info.returncode == 0 and store.exists(VERIFY_USER):
+        return False
+    if info.returncode == 0:
+        # The user exists but its keys are not in this state dir (a state dir rebuilt): new keys.
+        cctx.ssh(mon, f"radosgw-admin user rm --uid {VERIFY_USER} --purge-data", timeout=120)
+    made = cctx.ssh(
+        mon,
+        f"radosgw-admin user create --uid {VERIFY_USER} --display-name 'sovplatform verify' --max-buckets 1",
+        timeout=60,
+    )
+    try:
+        keys = json.loads(made.stdout)["keys"][0]
+    except (ValueError, KeyError, IndexError):
+        problem = f"rgw: cannot create the S3 user {VERIFY_USER} on {mon}: {made.stderr.strip()[:300]}"
+        raise OperationError([problem]) from None
+    store.put(VERIFY_USER, f"{keys['access_key']}\n{keys['secret_key']}\n".encode())
+    return True
+
+
+def converge(ctx: Context, hosts: list[dict[str, Any]], inventory: Path, extravars: dict[str, Any]) -> dict[str, Any]:
+    phases: dict[str, Any] = {}
+    t = time.monotonic()
+    phases["token_shipped_to"] = ship_rgw_token(ctx, hosts)
+    rgw_vars = {
+        **extravars,
+        "ceph_rgw_kms_enabled": True,
+        "ceph_rgw_kms_address": f"https://{service_name('openbao', ctx.blueprint.name)}:{GATEWAY_OPENBAO_PORT}",
+        "ceph_rgw_kms_token_file": RGW_TOKEN_FILE,
+    }
+    phases["changed"] = _play(ctx, "rgw.yml", inventory, rgw_vars)
+    phases["verify_user_made"] = ensure_verify_user(ctx, hosts)
+    phases["rgw_seconds"] = round(time.monotonic() - t, 2)
+    t = time.monotonic()
+    phases["changed"] += _play(ctx, "gateway.yml", inventory, extravars)
+    phases["gateway_seconds"] = round(time.monotonic() - t, 2)
+    return phases
