@@ -92,3 +92,12 @@ def test_bad_file_artefacts_are_refused_before_any_download() -> None:
         "file y 1: sha256 'ABC' is not 64 lowercase hex digits",
         "file z 1: no sha256 and no note saying why",
     ]
+
+
+def test_ceph_csi_cluster_id_is_the_fsid_the_ceph_role_bootstraps() -> None:
+    from ansible.plugins.filter.core import to_uuid
+
+    from sovplatform.plan.kube_files import ceph_fsid
+
+    assert ceph_fsid("lab-3dc") == to_uuid("sovplatform/ceph/lab-3dc")
+    assert ceph_fsid("lab-3dc") != ceph_fsid("t-ceph")

@@ -17,10 +17,15 @@ from sovplatform.plan.kube_catalog import FLUENT_BIT_VERSION, KUBERNETES_STACK
 Documents = dict[str, list[dict[str, Any]]]
 
 
+# Ansible's to_uuid filter namespace: the ceph_common role derives the fsid with
+# `('sovplatform/ceph/' ~ sov_platform) | to_uuid`, and both sides must agree.
+ANSIBLE_UUID_NAMESPACE = uuid.UUID("361E6D51-FAEC-444A-9079-341386DA8E2E")
+
+
 def ceph_fsid(platform: str) -> str:
     """The Ceph cluster's fsid, fixed by the platform name so ceph-csi's clusterID is known at
-    plan time (the Ceph layer bootstraps its monitors with the same value)."""
-    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"sovplatform:{platform}:ceph"))
+    plan time (the ceph_common role bootstraps its monitors with the same value)."""
+    return str(uuid.uuid5(ANSIBLE_UUID_NAMESPACE, f"sovplatform/ceph/{platform}"))
 
 
 def _hostvars(inventory: dict[str, Any]) -> dict[str, dict[str, Any]]:
