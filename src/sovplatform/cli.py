@@ -444,16 +444,30 @@ app.add_typer(mirror_app, name="mirror")
 def mirror_build(
     blueprint: BlueprintArg,
     out_dir: Annotated[Path, typer.Option("--out", help="Directory to write the mirror to")],
+    bundle: Annotated[
+        Path | None, typer.Option("--bundle", help="Directory of upstream files laid out as files/<name>/<version>/")
+    ] = None,
+    offline: Annotated[
+        bool, typer.Option("--offline", help="Do not download upstream files (cache and bundle only)")
+    ] = False,
 ) -> None:
-    """Fetch every artefact of the plan into a flat apt repository plus binary store, for air-gapped sites."""
-    from sovplatform.operations.mirror_service import build
+    """Fetch every artefact of the plan into a flat apt repository plus file store, for air-gapped sites.
 
-    def run(ctx: Context) -> Path:
+    What cannot be had (no pinned checksum, no route to upstream, container images) is listed on
+    stderr, one line each with the URL it needs; everything else is still written. Exit 1 then.
+    """
+    from sovplatform.mirror.manifest import MirrorManifest
+    from sovplatform.operations.mirror_service import build_report
+
+    def run(ctx: Context) -> MirrorManifest:
         ctx.progress.phase("mirror")
-        return build(ctx, out_dir.absolute())
+        return build_report(ctx, out_dir.absolute(), online=not offline, bundle=bundle)
 
-    manifest_path = _run_operation(blueprint, run, "mirror")
-    out.print(f"mirror written to {out_dir} (manifest: {manifest_path})", highlight=False)
+    manifest = _run_operation(blueprint, run, "mirror")
+    published = len(manifest.artefacts)
+    out.print(f"mirror written to {out_dir} ({published} artefacts, {len(manifest.missing)} missing)", highlight=False)
+    if manifest.missing:
+        raise _fail([m.line() for m in manifest.missing], EXIT_FAILED)
 
 
 def main() -> None:

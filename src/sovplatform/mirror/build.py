@@ -17,9 +17,9 @@ import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
-from sovplatform.mirror import binaries, debs, layout, repo, tools
+from sovplatform.mirror import binaries, debs, layout, remote, repo, tools
 from sovplatform.mirror.errors import MirrorError
-from sovplatform.mirror.manifest import DebFile, MirrorManifest, ResolvedArtefact, render_sums
+from sovplatform.mirror.manifest import DebFile, MirrorManifest, MissingArtefact, ResolvedArtefact, render_sums
 from sovplatform.mirror.signing import MirrorKey
 from sovplatform.plan.artefacts import Artefact
 
@@ -58,8 +58,10 @@ def check_inputs(artefacts: Iterable[Artefact]) -> list[str]:
     """Problems visible without any download, all reported at once before anything is fetched."""
     problems: list[str] = []
     for a in artefacts:
-        if a.kind not in ("deb", "binary"):
+        if a.kind not in ("deb", "binary", "file", "image"):
             problems.append(f"{a.kind} {a.name}: unknown artefact kind {a.kind!r}")
+        elif a.kind in ("file", "image"):
+            problems.extend(remote.check_source(a))
         elif a.kind == "binary":
             if not a.sha256 or not re.fullmatch(r"[0-9a-f]{64}", a.sha256):
                 problems.append(f"binary {a.name} {a.version}: no valid sha256 pinned; refusing an unchecked binary")
@@ -100,17 +102,24 @@ def build_mirror(
     *,
     sources: debs.DebianSources | None = None,
     refresh: bool = False,
+    fetch: remote.Fetch | None = remote.https_fetch,
+    bundle: Path | None = None,
 ) -> MirrorManifest:
     """Build the mirror for ``artefacts`` at ``out_dir``; raise MirrorError on any problem,
     in which case out_dir is left as it was.
 
     ``cache_dir`` defaults to the user's cache (see ``layout.default_cache_dir``); ``refresh``
     forces an apt update even when the cached package lists are recent.
+
+    Upstream files (kind "file") and images cannot always be had: those are not problems but
+    ``manifest.missing``, one entry each with the source it would need, and everything else is
+    still published. ``fetch`` None builds offline (cache and ``bundle`` only).
     """
     say = progress or _quiet
     cache = layout.CacheLayout(cache_dir or layout.default_cache_dir())
     deb_items = sorted(a for a in artefacts if a.kind == "deb")
     bin_items = sorted(a for a in artefacts if a.kind == "binary")
+    remote_items = sorted(a for a in artefacts if a.kind in ("file", "image"))
     problems = check_inputs(artefacts)
     if problems:
         raise MirrorError(problems)
@@ -137,18 +146,38 @@ def build_mirror(
             )
             for a in bin_items
         }
+        cached_files, missing = remote.collect(
+            remote_items,
+            lambda a: cache.file(a.name, a.version, remote.file_name(a.source)),
+            say,
+            fetch=fetch,
+            bundle=bundle,
+        )
 
         stage = _stage_dir(out_dir)
         key = MirrorKey(cache.gnupg)
         try:
-            manifest = _assemble(stage, cache, suite, src, deb_items, bin_items, pins, closure, cached_bins, key, say)
+            manifest = _assemble(
+                stage,
+                cache,
+                suite,
+                src,
+                deb_items,
+                bin_items,
+                pins,
+                closure,
+                {**cached_bins, **cached_files},
+                key,
+                say,
+                missing,
+            )
             _swap_in(stage, out_dir)
         except BaseException:
             shutil.rmtree(stage, ignore_errors=True)
             raise
         finally:
             key.close()
-    say(f"mirror ready at {out_dir} ({manifest.total_bytes / 1e6:.1f} MB)")
+    say(f"mirror ready at {out_dir} ({manifest.total_bytes / 1e6:.1f} MB, {len(manifest.missing)} missing)")
     return manifest
 
 
@@ -164,6 +193,7 @@ def _assemble(
     cached_bins: dict[Artefact, Path],
     key: MirrorKey,
     say: Progress,
+    missing: list[MissingArtefact],
 ) -> MirrorManifest:
     repo_dir = stage / layout.REPO_DIR
     pool = repo_dir / layout.POOL_DIR
@@ -218,12 +248,27 @@ def _assemble(
     if sums:
         (stage / layout.BINARIES_DIR / layout.SUMS).write_text(render_sums(sums))
 
+    file_sums: list[tuple[str, str]] = []
+    for a in sorted(a for a in cached_bins if a.kind == "file"):
+        rel = layout.file_path(a.name, a.version, remote.file_name(a.source))
+        binaries.link_or_copy(cached_bins[a], stage / rel)
+        assert a.sha256
+        file_sums.append((rel.removeprefix(f"{layout.FILES_DIR}/"), a.sha256))
+        resolved.append(
+            ResolvedArtefact(
+                "file", a.name, a.version, a.version, rel, a.sha256, (stage / rel).stat().st_size, a.roles, a.source
+            )
+        )
+    if file_sums:
+        (stage / layout.FILES_DIR / layout.SUMS).write_text(render_sums(file_sums))
+
     manifest = MirrorManifest(
         suite=suite,
         artefacts=tuple(resolved),
         debs=tuple(deb_files.values()),
         signing_key=fpr,
         sources=tuple(src.lines()),
+        missing=tuple(missing),
     )
     (stage / layout.MANIFEST).write_text(manifest.to_json())
     return manifest

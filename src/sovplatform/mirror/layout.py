@@ -15,6 +15,7 @@ from sovplatform.mirror.versions import split_epoch
 REPO_DIR = "debian"  # flat apt repo: `deb [signed-by=…] http://<mirror>/debian ./`
 POOL_DIR = "pool"  # inside REPO_DIR
 BINARIES_DIR = "binaries"
+FILES_DIR = "files"  # upstream release files: files/<name>/<version>/<file name in the URL>
 MANIFEST = "manifest.json"
 KEYRING = "mirror-keyring.gpg"  # binary OpenPGP key, for apt's signed-by
 KEY_ASC = "mirror-key.asc"  # same key, armoured, for humans
@@ -37,6 +38,10 @@ def apt_archive_name(name: str, version: str, arch: str) -> str:
 
 def binary_path(name: str, version: str) -> str:
     return f"{BINARIES_DIR}/{name}/{version}/{name}"
+
+
+def file_path(name: str, version: str, file_name: str) -> str:
+    return f"{FILES_DIR}/{name}/{version}/{file_name}"
 
 
 def apt_source_line(base_url: str, keyring: str = "/etc/apt/keyrings/sovplatform-mirror.gpg") -> str:
@@ -68,6 +73,9 @@ class CacheLayout:
 
     def binary(self, name: str, version: str) -> Path:
         return self.root / binary_path(name, version)
+
+    def file(self, name: str, version: str, file_name: str) -> Path:
+        return self.root / file_path(name, version, file_name)
 
     @property
     def gnupg(self) -> Path:

@@ -33,6 +33,20 @@ class ResolvedArtefact:
     source: str
 
 
+@dataclass(frozen=True, order=True)
+class MissingArtefact:
+    """Requested but not in the mirror, with the reason and the source it would need."""
+
+    kind: str
+    name: str
+    version: str
+    source: str
+    reason: str
+
+    def line(self) -> str:
+        return f"missing {self.kind} {self.name} {self.version}: {self.reason} (needs {self.source})"
+
+
 @dataclass(frozen=True)
 class MirrorManifest:
     suite: str
@@ -40,15 +54,17 @@ class MirrorManifest:
     debs: tuple[DebFile, ...] = ()
     signing_key: str | None = None  # OpenPGP fingerprint that signs debian/InRelease
     sources: tuple[str, ...] = field(default=())  # the apt lines the closure was resolved from
+    missing: tuple[MissingArtefact, ...] = ()
 
     def __post_init__(self) -> None:
         # Canonical order, so equal content means equal manifests and byte-identical JSON.
         object.__setattr__(self, "artefacts", tuple(sorted(self.artefacts)))
         object.__setattr__(self, "debs", tuple(sorted(self.debs)))
+        object.__setattr__(self, "missing", tuple(sorted(self.missing)))
 
     @property
     def total_bytes(self) -> int:
-        binaries = sum(a.size for a in self.artefacts if a.kind == "binary")
+        binaries = sum(a.size for a in self.artefacts if a.kind != "deb")
         return binaries + sum(d.size for d in self.debs)
 
     def artefact(self, kind: str, name: str) -> ResolvedArtefact:
@@ -66,6 +82,7 @@ class MirrorManifest:
             "total_bytes": self.total_bytes,
             "artefacts": [_plain(asdict(a)) for a in self.artefacts],
             "debs": [asdict(d) for d in self.debs],
+            "missing": [asdict(m) for m in self.missing],
         }
 
     def to_json(self) -> str:
@@ -82,6 +99,7 @@ class MirrorManifest:
             sources=tuple(data.get("sources", ())),
             artefacts=tuple(ResolvedArtefact(**{**a, "roles": tuple(a["roles"])}) for a in data["artefacts"]),
             debs=tuple(DebFile(**d) for d in data["debs"]),
+            missing=tuple(MissingArtefact(**m) for m in data.get("missing", ())),
         )
 
 

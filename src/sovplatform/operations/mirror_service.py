@@ -7,6 +7,8 @@ from pathlib import Path
 from sovplatform.mirror import serve
 from sovplatform.mirror.build import build_mirror
 from sovplatform.mirror.errors import MirrorError
+from sovplatform.mirror.manifest import MirrorManifest
+from sovplatform.mirror.remote import Fetch, https_fetch
 from sovplatform.operations.context import Context
 from sovplatform.operations.errors import OperationError, Refused
 from sovplatform.plan.artefacts import Artefact
@@ -19,6 +21,23 @@ def artefacts_of(ctx: Context) -> list[Artefact]:
 
 
 def build(ctx: Context, out_dir: Path) -> Path:
+    """The mirror `up` serves. Offline: the lab runs no layer that needs upstream files (the
+    Kubernetes layer is validated statically here), so what is missing is only reported."""
+    manifest = _build(ctx, out_dir, fetch=None, bundle=None)
+    if manifest.missing:
+        ctx.progress.update(
+            f"mirror: {len(manifest.missing)} artefacts of the Kubernetes layer not available offline "
+            "(`sovplatform mirror build` lists them)"
+        )
+    return out_dir / "manifest.json"
+
+
+def build_report(ctx: Context, out_dir: Path, *, online: bool = True, bundle: Path | None = None) -> MirrorManifest:
+    """The mirror for an air-gapped site: fetch what can be had, list the rest in manifest.missing."""
+    return _build(ctx, out_dir, fetch=https_fetch if online else None, bundle=bundle)
+
+
+def _build(ctx: Context, out_dir: Path, *, fetch: Fetch | None, bundle: Path | None) -> MirrorManifest:
     # The build swaps the whole directory in: never let that swallow something that is not a mirror.
     if out_dir.exists() and (
         not out_dir.is_dir() or (any(out_dir.iterdir()) and not (out_dir / "manifest.json").exists())
@@ -26,11 +45,14 @@ def build(ctx: Context, out_dir: Path) -> Path:
         raise Refused(
             [f"--out: {out_dir} exists and is not a mirror built by sovplatform; choose an empty or new directory"]
         )
+    if bundle is not None and not bundle.is_dir():
+        raise Refused([f"--bundle: {bundle} is not a directory"])
     try:
-        build_mirror(artefacts_of(ctx), out_dir, ctx.cache / "mirror", ctx.progress.update)
+        return build_mirror(
+            artefacts_of(ctx), out_dir, ctx.cache / "mirror", ctx.progress.update, fetch=fetch, bundle=bundle
+        )
     except MirrorError as exc:
         raise OperationError([f"mirror: {p}" for p in exc.problems]) from None
-    return out_dir / "manifest.json"
 
 
 def ensure(ctx: Context, bind: str) -> str:

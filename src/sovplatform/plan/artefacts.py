@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 from sovplatform.plan.catalog import BINARIES, DEB_BY_ROLE, DEB_COMMON, DEB_VERSION_KEYS
+from sovplatform.plan.kube_catalog import IMAGES_NOT_MIRRORED, images, remote_files
 
 
 @dataclass(frozen=True, order=True)
@@ -15,14 +16,18 @@ class Artefact:
     deb: ``version`` is the upstream version the package must match (the Debian revision
     suffix is resolved by the mirror and recorded there); empty means the distribution's
     candidate. binary: ``source`` says where it comes from, ``sha256`` pins the file itself.
+    file: ``source`` is the upstream https URL; ``sha256`` pins the file, or is None with
+    ``note`` saying why (the mirror then reports it missing, never publishes it unchecked).
+    image: ``source`` is the image reference; the mirror has no registry, so it is reported.
     """
 
-    kind: Literal["deb", "binary"]
+    kind: Literal["deb", "binary", "file", "image"]
     name: str
     version: str
     source: str
     sha256: str | None
     roles: tuple[str, ...]
+    note: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -65,4 +70,13 @@ def artefact_list(roles_in_use: set[str], versions: dict[str, str], debian: str)
                 roles=roles,
             )
         )
+    for f in remote_files(versions):
+        roles = tuple(r for r in f.roles if r in roles_in_use)
+        if roles:
+            out.append(Artefact("file", f.name, f.version, f.url, f.sha256, roles, f.note))
+    for image in images(versions):
+        roles = tuple(r for r in image.roles if r in roles_in_use)
+        if roles:
+            version = image.ref.rsplit(":", 1)[1]
+            out.append(Artefact("image", image.name, version, image.ref, None, roles, IMAGES_NOT_MIRRORED))
     return sorted(out)
