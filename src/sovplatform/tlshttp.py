@@ -31,7 +31,8 @@ def request(
         lines = [f"{method} {path} HTTP/1.1", *(f"{k}: {v}" for k, v in fields.items())]
         lines += [f"content-length: {len(body)}", "connection: close"]
         tls.sendall(("\r\n".join(lines) + "\r\n\r\n").encode() + body)
-        response = http.client.HTTPResponse(tls)  # type: ignore[arg-type]
+        # The method matters: a HEAD answer announces a length but carries no body.
+        response = http.client.HTTPResponse(tls, method=method)  # type: ignore[arg-type]
         response.begin()
         data = response.read()
         return response.status, {k.lower(): v for k, v in response.getheaders()}, data
