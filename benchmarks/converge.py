@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -24,6 +25,8 @@ LAYERS = ("converge", "ceph", "openbao", "s3", "verify")
 
 
 def main() -> None:
+    # A benchmark stopped with SIGTERM still takes its lab down (the finally below).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     with tempfile.TemporaryDirectory(prefix="sov-bench-converge-") as tmp:
         env = {**os.environ, "SOVPLATFORM_STATE_DIR": f"{tmp}/state"}
         journal = Path(tmp) / "state" / "lab-3dc" / "journal.jsonl"

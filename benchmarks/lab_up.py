@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -45,6 +46,8 @@ def phases(journal: Path, since: int) -> dict[str, float]:
 
 
 def main() -> None:
+    # A benchmark stopped with SIGTERM still takes its lab down (the finally below).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     with tempfile.TemporaryDirectory(prefix="sov-bench-") as tmp:
         env = {**os.environ, "SOVPLATFORM_STATE_DIR": f"{tmp}/state", "SOVPLATFORM_CACHE_DIR": f"{tmp}/cache"}
         journal = Path(tmp) / "state" / "lab-3dc" / "journal.jsonl"

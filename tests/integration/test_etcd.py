@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import signal
 import subprocess
 import threading
 import time
@@ -25,13 +26,14 @@ from rich.console import Console
 from sovplatform.blueprint import load_blueprint
 from sovplatform.checks import etcd as etcd_checks
 from sovplatform.checks.model import Check, CheckContext
+from sovplatform.engine import resume
 from sovplatform.engine.ansible import PlaybookResult, run_playbook
 from sovplatform.engine.progress import Progress
 from sovplatform.paths import cache_dir
 from sovplatform.substrate.lab import LabSubstrate
 from sovplatform.substrate.lab_spec import lab_spec
 from tests.helpers import ROOT
-from tests.integration.labkit import LabPlatform, skip_reason
+from tests.integration.labkit import SOV, LabPlatform, skip_reason
 
 pytestmark = pytest.mark.lab
 
@@ -266,3 +268,42 @@ def test_converge_after_the_drill_changes_nothing(platform: Platform, converged:
     again = platform.converge()
     assert again.ok, [f.render() for f in again.failures]
     assert again.changed_total == 0, dict(again.changed)
+
+
+def test_up_killed_mid_run_converges_on_rerun(platform: Platform, converged: PlaybookResult) -> None:
+    """SIGKILL `up` while its playbook runs: the playbook outlives it; the rerun says what it
+    resumes, stops the leftover playbook, converges, and the members were never restarted."""
+    assert converged.ok
+    journal = platform.state / "journal.jsonl"
+    mark = len(journal.read_text().splitlines())
+    before = _start_times(platform)
+    env = {**os.environ, "SOVPLATFORM_STATE_DIR": str(platform.state_root)}
+    killed = subprocess.Popen(
+        [SOV, "up", str(BLUEPRINT), "--yes", "--until", "etcd"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline and killed.poll() is None:
+        entries = [json.loads(line) for line in journal.read_text().splitlines()[mark:]]
+        if any(e["step"] == "converge" and e["status"] == "started" for e in entries):
+            break
+        time.sleep(1)
+    time.sleep(8)  # well inside the playbook
+    assert killed.poll() is None, "up finished before it could be killed"
+    os.kill(killed.pid, signal.SIGKILL)
+    killed.wait()
+    left = resume.orphaned_playbooks(platform.state)
+    started = time.monotonic()
+    rerun = platform.sov("up", str(BLUEPRINT), "--yes", "--until", "etcd")
+    platform.timings["rerun_after_sigkill_s"] = round(time.monotonic() - started, 1)
+    assert rerun.returncode == 0, rerun.stdout[-3000:] + rerun.stderr[-2000:]
+    entries = [json.loads(line) for line in journal.read_text().splitlines()[mark:]]
+    resumed = [e for e in entries if e["step"] == "resume"]
+    assert resumed and resumed[0]["stopped_during"] == "converge", resumed
+    # a playbook left behind may also die on its own (its terminal went away with up)
+    assert resumed[0]["orphaned_playbooks_stopped"] <= len(left)
+    assert "resuming: the previous run" in rerun.stdout + rerun.stderr
+    assert not resume.orphaned_playbooks(platform.state)
+    assert _start_times(platform) == before

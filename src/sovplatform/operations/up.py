@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sovplatform.engine import resume
 from sovplatform.engine.ansible import run_playbook
 from sovplatform.engine.lock import PlatformLock
 from sovplatform.engine.terraform import RootModule, TerraformError
@@ -68,7 +69,18 @@ def up(ctx: Context, converge: bool = True, until: str = LAYER_ORDER[-1]) -> UpR
         raise Refused(list(failed.problems)) from None
     phases: dict[str, float] = {}
     with PlatformLock(ctx.state, "up " + ctx.blueprint.name):
+        found = resume.interrupted(ctx.state / "journal.jsonl", "up")
+        orphans = resume.orphaned_playbooks(ctx.state)
         journal = ctx.journal("up")
+        if found or orphans:
+            if found:
+                progress.update(f"resuming: {found.describe()}")
+            if orphans:
+                progress.update(f"stopping {len(orphans)} playbook run(s) the interrupted run left behind")
+                resume.stop(orphans)
+            # Every step below is idempotent: what the interrupted run finished is checked again
+            # and finds nothing to change; the step it was in is run to completion.
+            journal.record("resume", "done", **resume.summary(found, orphans))
 
         def step(name: str) -> float:
             journal.record(name, "started")
