@@ -45,7 +45,7 @@ MONS = BP.ceph_monitors()
 GATEWAYS = BP.hosts_with_role("gateway")
 LOST_SITE = BP.sites[-1].name
 SURVIVOR = MONS[0]
-UNITS = "'ceph-mon@*' 'ceph-mgr@*' 'ceph-osd@*' 'ceph-radosgw@*' etcd openbao haproxy"
+UNITS = "'ceph-mon@*' 'ceph-mgr@*' 'ceph-osd@*' 'ceph-radosgw@*' etcd.service openbao.service haproxy.service"
 
 
 @dataclass
