@@ -59,7 +59,24 @@ def orphaned_playbooks(state: Path) -> list[int]:
     def ours(argv: list[str]) -> bool:
         return any("ansible-playbook" in a for a in argv[:2]) and any(marker in a for a in argv)
 
-    return [pid for pid in processes.find(ours) if pid != os.getpid()]
+    # Whoever runs us may itself be an ansible-playbook naming the state dir (a molecule
+    # scenario's create step runs `sovplatform up`): never our own ancestors.
+    mine = ancestors()
+    return [pid for pid in processes.find(ours) if pid not in mine]
+
+
+def ancestors(pid: int | None = None) -> set[int]:
+    """This process and every process above it, up to init."""
+    chain: set[int] = set()
+    current = pid or os.getpid()
+    while current > 1 and current not in chain:
+        chain.add(current)
+        try:
+            stat = Path(f"/proc/{current}/stat").read_text()
+        except OSError:
+            break
+        current = int(stat.rsplit(")", 1)[1].split()[1])
+    return chain
 
 
 def stop(pids: list[int], grace_s: float = 10.0) -> None:
