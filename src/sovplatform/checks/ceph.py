@@ -252,3 +252,16 @@ def run(ctx: CheckContext) -> list[Check]:
         _pools(answers, plan),
         _subtree_limit(answers, plan),
     ]
+
+
+def ceph_json(ctx: CheckContext, host: str, *args: str) -> Any:
+    """One `ceph ... --format json` query on a host; None when it fails or answers no JSON
+    (operations that poll the cluster while parts of it are away)."""
+    command = " ".join(
+        shlex.quote(a) for a in ["ceph", "--connect-timeout", str(CONNECT_TIMEOUT), *args, "--format", "json"]
+    )
+    result = ctx.ssh(host, command, timeout=40)
+    try:
+        return json.loads(result.stdout)
+    except ValueError:
+        return None

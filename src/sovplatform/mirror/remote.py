@@ -10,7 +10,6 @@ and it stops the build.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import shutil
@@ -21,6 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from sovplatform.mirror.binaries import sha256_file
 from sovplatform.mirror.errors import MirrorError
 from sovplatform.mirror.manifest import MissingArtefact as Missing
 from sovplatform.plan.artefacts import Artefact
@@ -49,14 +49,6 @@ def check_source(a: Artefact) -> list[str]:
             problems.append(f"{label}: no sha256 and no note saying why")
         return problems
     return [] if a.note else [f"{label}: an image artefact needs a note saying how the site gets it"]
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        while chunk := fh.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def https_fetch(url: str, dest: Path) -> None:

@@ -23,6 +23,7 @@ from collections.abc import Callable
 from typing import Any
 
 from sovplatform.checks import etcd as etcd_checks
+from sovplatform.checks.ceph import ceph_json
 from sovplatform.checks.model import CheckContext
 from sovplatform.checks.openbao import BaoClient, platform_ca, voter_url
 from sovplatform.engine.lock import PlatformLock
@@ -89,18 +90,10 @@ def _wait(what: str, probe: Callable[[], bool], timeout: float = WAIT_S) -> floa
     raise OperationError([f"drain: timed out after {timeout:.0f}s waiting for {what}"])
 
 
-def _ceph(cctx: CheckContext, host: str, *args: str) -> Any:
-    result = cctx.ssh(host, "ceph --connect-timeout 10 " + " ".join(args) + " --format json", timeout=40)
-    try:
-        return json.loads(result.stdout)
-    except ValueError:
-        return None
-
-
 def _serving(cctx: CheckContext, plan: dict[str, Any], away: set[str]) -> bool:
     mons = [m for m in plan["quorums"]["ceph_mon"]["members"] if m not in away]
-    quorum = _ceph(cctx, mons[0], "quorum_status")
-    pgs = _ceph(cctx, mons[0], "pg", "ls")
+    quorum = ceph_json(cctx, mons[0], "quorum_status")
+    pgs = ceph_json(cctx, mons[0], "pg", "ls")
     states = [str(s.get("state", "")) for s in (pgs.get("pg_stats", []) if isinstance(pgs, dict) else [])]
     if not quorum or set(quorum.get("quorum_names", [])) != set(mons) or not states:
         return False
@@ -219,7 +212,7 @@ def undrain(ctx: Context, host: str | None, site: str | None) -> dict[str, Any]:
         _record(ctx, drained - set(back))
 
         def healthy() -> bool:
-            health = _ceph(cctx, mon, "health")
+            health = ceph_json(cctx, mon, "health")
             return bool(health) and health.get("status") == "HEALTH_OK" and _serving(cctx, plan, set())
 
         waited = _wait("HEALTH_OK after undrain", healthy, timeout=600)

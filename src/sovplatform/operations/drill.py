@@ -34,6 +34,7 @@ from typing import Any
 
 from sovplatform import tlshttp
 from sovplatform.checks import etcd as etcd_checks
+from sovplatform.checks.ceph import ceph_json
 from sovplatform.checks.model import CheckContext
 from sovplatform.checks.openbao import BaoClient, platform_ca, voter_url
 from sovplatform.checks.s3 import VERIFY_BUCKET, S3Client, ensure_bucket, load_credentials
@@ -239,14 +240,6 @@ def _record(run_id: str, seq: int) -> bytes:
 # --- the drill --------------------------------------------------------------------------------
 
 
-def _ceph_json(cctx: CheckContext, host: str, *args: str) -> Any:
-    result = cctx.ssh(host, "ceph --connect-timeout 10 " + " ".join(args) + " --format json", timeout=40)
-    try:
-        return json.loads(result.stdout)
-    except ValueError:
-        return None
-
-
 def _wait(probe: Callable[[], bool], timeout: float, interval: float = 3.0) -> float | None:
     start = time.monotonic()
     while time.monotonic() - start < timeout:
@@ -400,8 +393,8 @@ def _run(
         cut_off = [h["name"] for h in plan["hosts"] if h["site"] == site]
 
         def serving() -> bool:
-            quorum = _ceph_json(cctx, survivor, "quorum_status")
-            pgs = _ceph_json(cctx, survivor, "pg", "ls")
+            quorum = ceph_json(cctx, survivor, "quorum_status")
+            pgs = ceph_json(cctx, survivor, "pg", "ls")
             states = [str(s.get("state", "")) for s in (pgs.get("pg_stats", []) if isinstance(pgs, dict) else [])]
             return (
                 bool(quorum)
@@ -421,7 +414,7 @@ def _run(
             if mode == "partition":
                 split_brain += _split_brain_probe(cctx, plan, cut_off, run_id, bao_request)
             time.sleep(2)
-        osds = _ceph_json(cctx, survivor, "osd", "dump")
+        osds = ceph_json(cctx, survivor, "osd", "dump")
         out = [o["osd"] for o in (osds or {}).get("osds", []) if o.get("in") != 1]
         check("no OSD marked out", osds is not None and not out, f"out: {out}" if out else "every OSD still in")
         actives = [
@@ -450,7 +443,7 @@ def _run(
         ctx.progress.phase("drill: recovery")
 
         def converged() -> bool:
-            health = _ceph_json(cctx, survivor, "health")
+            health = ceph_json(cctx, survivor, "health")
             if not health or health.get("status") != "HEALTH_OK":
                 return False
             voters_ok = all(
