@@ -7,7 +7,9 @@ asked, so the checks still tell the truth when a site is down:
 - ``health``: HEALTH_OK (otherwise the health checks Ceph names);
 - ``mon quorum``: every planned monitor is in the quorum;
 - ``mons per site``: the monitor map holds exactly one monitor per site, the planned ones;
-- ``pgs active+clean``: every PG is active+clean;
+- ``pgs active+clean``: every PG is active+clean; PGs that are only being created or peering
+  (a pool RGW made a moment ago) are asked about again for up to SETTLE_SECONDS before the
+  check reports them;
 - ``pg datacenter spread``: every PG's acting set has its copies in as many different
   datacenters as it has copies, at least three (OSD -> host -> datacenter from `ceph osd tree`);
 - ``pools``: each planned pool exists with the planned size and min_size, on the planned rule,
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import json
 import shlex
+import time
 from collections import Counter
 from typing import Any
 
@@ -39,6 +42,12 @@ QUERIES: dict[str, list[str]] = {
     "subtree_limit": ["config", "get", "mon", "mon_osd_down_out_subtree_limit"],
 }
 MARK = "@@sovplatform-ceph@@"
+
+# PG states that pass by themselves within seconds on a healthy cluster (a new pool's PGs, a
+# map change); anything else (degraded, undersized, down, stale, ...) is reported at once.
+TRANSIENT_STATES = frozenset({"creating", "peering", "activating", "unknown"})
+SETTLE_SECONDS = 60.0
+SETTLE_POLL_SECONDS = 3.0
 
 
 def _script() -> str:
@@ -176,6 +185,27 @@ def _pgs_clean(a: dict[str, Any]) -> Check:
     return Check("ceph", "pgs active+clean", ok, ", ".join(f"{n} {s}" for s, n in sorted(states.items())))
 
 
+def _settling(a: dict[str, Any]) -> bool:
+    """Some PG is in a passing state (and none is clean-less for a lasting reason)."""
+    stats = _pg_stats(a)
+    if not stats:
+        return False
+    words = {w for p in stats for w in str(p.get("state", "")).split("+")}
+    return bool(words & TRANSIENT_STATES)
+
+
+def wait_pgs_clean(ctx: CheckContext, host: str, timeout: float) -> float | None:
+    """Wait until every PG is active+clean (asked on `host`); seconds waited, or None."""
+    started = time.monotonic()
+    while True:
+        stats = _pg_stats({"pgs": ceph_json(ctx, host, "pg", "ls")})
+        if stats and all(p.get("state") == "active+clean" for p in stats):
+            return round(time.monotonic() - started, 1)
+        if time.monotonic() - started > timeout:
+            return None
+        time.sleep(SETTLE_POLL_SECONDS)
+
+
 def _pg_spread(a: dict[str, Any]) -> Check:
     stats = _pg_stats(a)
     tree = a.get("osd_tree")
@@ -242,6 +272,13 @@ def run(ctx: CheckContext) -> list[Check]:
     host, answers, errors = _ask(ctx, mons)
     if host is None:
         return [Check("ceph", "reachable", False, "no monitor host answered: " + "; ".join(errors))]
+    started = time.monotonic()
+    while _settling(answers) and time.monotonic() - started < SETTLE_SECONDS:
+        time.sleep(SETTLE_POLL_SECONDS)
+        again_host, again, _ = _ask(ctx, [host])
+        if again_host is None:
+            break
+        answers = again
     site_names = [s["name"] for s in plan.get("sites", []) if s.get("hosts")]
     return [
         _health(answers),

@@ -8,21 +8,32 @@ command lines and variables):
      openbao.<platform>.internal (its own host's gateway; common role's /etc/hosts);
   3. the S3 user of `verify`, made with radosgw-admin on a monitor host; its keys are read
      from that command's output and stored only encrypted (checks/s3.py reads them);
-  4. playbooks/gateway.yml: HAProxy in front of S3 and OpenBao on every gateway host.
+  4. playbooks/gateway.yml: HAProxy in front of S3 and OpenBao on every gateway host;
+  5. the check's bucket is made (RGW creates its bucket index pool then) and `up` waits until
+     every PG is active+clean, so the first `verify` finds a settled cluster.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from pathlib import Path
 from typing import Any
 
 from sovplatform import tlshttp
+from sovplatform.checks.ceph import wait_pgs_clean
 from sovplatform.checks.gateway import backend_states
 from sovplatform.checks.model import CheckContext
 from sovplatform.checks.openbao import BaoClient, platform_ca, voter_url
-from sovplatform.checks.s3 import VERIFY_USER, S3Client, credentials_store, load_credentials
+from sovplatform.checks.s3 import (
+    VERIFY_BUCKET,
+    VERIFY_USER,
+    S3Client,
+    credentials_store,
+    ensure_bucket,
+    load_credentials,
+)
 from sovplatform.engine.ansible import run_playbook
 from sovplatform.engine.hostfiles import HostFile, PushError, push
 from sovplatform.operations.context import Context
@@ -114,7 +125,29 @@ def converge(ctx: Context, hosts: list[dict[str, Any]], inventory: Path, extrava
     phases["gateway_seconds"] = round(time.monotonic() - t, 2)
     phases["backends_up_after_s"] = wait_backends_up(ctx, hosts)
     phases["s3_user_served_after_s"] = wait_user_served(ctx, hosts)
+    phases["pgs_clean_after_s"] = settle_pools(ctx, hosts)
     return phases
+
+
+def settle_pools(ctx: Context, hosts: list[dict[str, Any]], timeout: float = 300.0) -> float | None:
+    """Make the check's bucket now, so RGW creates its bucket index pool during `up` rather than
+    during the first `verify`, then wait until every PG (that pool's too) is active+clean.
+    Seconds waited, or None (verify then reports the PG states)."""
+    creds = load_credentials(ctx.state, ctx.plan.data["substrate"])
+    gateways = _gateways(ctx, hosts)
+    if creds is not None and gateways:
+        client = S3Client(
+            str(gateways[0]["address"]),
+            service_name("s3", ctx.blueprint.name),
+            str(ctx.state / "pki" / "ca.crt"),
+            creds,
+            timeout=20,
+        )
+        with contextlib.suppress(tlshttp.ERRORS):
+            ensure_bucket(client, VERIFY_BUCKET)
+    cctx = CheckContext({str(h["name"]): h for h in hosts}, ctx.plan.data, ctx.state, ctx.state / "ssh" / "known_hosts")
+    mons = [m for m in ctx.plan.data.get("quorums", {}).get("ceph_mon", {}).get("members", []) if m in cctx.hosts]
+    return wait_pgs_clean(cctx, mons[0], timeout) if mons else None
 
 
 def wait_user_served(ctx: Context, hosts: list[dict[str, Any]], timeout: float = 90.0) -> float | None:
