@@ -336,6 +336,45 @@ def undrain(blueprint: BlueprintArg, host: HostOpt = None, site: SiteOpt = None,
         out.print(f"done: {step}", markup=False, highlight=False)
 
 
+@app.command()
+def upgrade(
+    blueprint: BlueprintArg,
+    component: Annotated[str, typer.Option("--component", help="openbao, ceph or etcd")],
+    version: Annotated[
+        str | None, typer.Option("--version", help="Target version; must be the one the blueprint pins (default)")
+    ] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the steps and their gates; change nothing")] = False,
+    yes: YesOpt = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Roll a component to a version one host at a time, leaders last, behind health gates; resumable."""
+    from sovplatform.operations.upgrade import upgrade as do_upgrade
+    from sovplatform.plan.rollout import COMPONENTS
+
+    if component not in COMPONENTS:
+        err.print(f"error: --component: unknown component {component!r} (one of: {', '.join(COMPONENTS)})")
+        raise typer.Exit(EXIT_INVALID)
+    bp = _load(blueprint)
+    if not dry_run:
+        _confirm(
+            f"roll {component} of platform {bp.name} to {version or 'its pinned version'}, one host at a time?", yes
+        )
+    report = _run_operation(blueprint, lambda ctx: do_upgrade(ctx, component, version, dry_run), "upgrade")
+    if as_json:
+        print(json.dumps(report, indent=2, sort_keys=True))
+        return
+    for line in report["lines"]:
+        out.print(line, markup=False, highlight=False)
+    for step in report["steps"]:
+        what = f"skipped ({step['reason']})" if step.get("skipped") else f"{step['seconds']}s"
+        out.print(f"done: {step['id']}: {what}", markup=False, highlight=False)
+    if dry_run:
+        out.print("dry run: nothing was changed", markup=False, highlight=False)
+    else:
+        after = ", ".join(f"{h} {v}" for h, v in report.get("installed_after", {}).items())
+        out.print(f"{component} {report['change']} finished in {report['seconds']}s; now: {after}", markup=False)
+
+
 drill_app = typer.Typer(no_args_is_help=True, help="Failover drills with measured RTO and RPO.")
 app.add_typer(drill_app, name="drill")
 

@@ -144,7 +144,7 @@ def drain(ctx: Context, host: str | None, site: str | None, dry_run: bool) -> di
             if result.returncode != 0:
                 raise OperationError([f"drain: ceph osd set-group noout failed: {result.stderr.strip()[:200]}"])
             steps.append(f"noout set on {', '.join(storage)}")
-        steps += _move_etcd_leader(cctx, plan, away)
+        steps += move_etcd_leader(cctx, plan, away)
         for name in sorted(new):
             units = " ".join(STOP_ORDER)
             # One unit at a time, in order; a unit a host does not have is skipped.
@@ -158,7 +158,7 @@ def drain(ctx: Context, host: str | None, site: str | None, dry_run: bool) -> di
         return report
 
 
-def _move_etcd_leader(cctx: CheckContext, plan: dict[str, Any], away: set[str]) -> list[str]:
+def move_etcd_leader(cctx: CheckContext, plan: dict[str, Any], away: set[str]) -> list[str]:
     members = list(plan["quorums"]["etcd"]["members"])
     stays = [m for m in members if m not in away]
     status = cctx.ssh(stays[0], etcd_checks.etcdctl("endpoint", "status", "--cluster", "-w", "json"), timeout=30)

