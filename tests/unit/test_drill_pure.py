@@ -1,10 +1,15 @@
-"""The drill's bookkeeping: acknowledged-write times, gaps, endpoint failover."""
+"""The drill's bookkeeping: acknowledged-write times, gaps, endpoint failover, and which services a
+second fault is expected to stop."""
 
 from __future__ import annotations
 
 import ssl
 
-from sovplatform.operations.drill import Acks, Failover
+from sovplatform.operations.drill import expected_stops
+from sovplatform.operations.writers import Acks, Failover
+from sovplatform.plan.impact import assess_impact
+from sovplatform.plan.observed import Observed
+from tests.unit.ops_topologies import lab_layout
 
 
 def test_first_ack_after_a_moment_and_the_longest_gap() -> None:
@@ -37,3 +42,30 @@ def test_failover_sticks_to_the_endpoint_that_answered() -> None:
 
 def test_failover_reports_failure_when_no_endpoint_answers() -> None:
     assert not Failover(["a", "b"]).call(lambda _endpoint: False)
+
+
+def test_writes_taken_wholly_inside_a_window() -> None:
+    acks = Acks()
+    acks.add(1, at=10.5, sent=9.0)  # in flight when the window opened: not counted
+    acks.add(2, at=12.0, sent=11.0)  # sent and acknowledged inside: counted
+    acks.add(3, at=25.0, sent=15.0)  # held until after the window closed: not counted
+    acks.add(4, at=30.0)  # no send time known: the ack time stands for it
+    assert acks.sent_and_acked_within(10.0, 20.0) == [2]
+    assert acks.sent_and_acked_within(0.0, 40.0) == [1, 2, 3, 4]
+
+
+def test_a_second_site_loss_is_expected_to_stop_every_service() -> None:
+    layout = lab_layout()
+    first = frozenset(h.name for h in layout.hosts if h.site == layout.sites[0])
+    second = frozenset(h.name for h in layout.hosts if h.site == layout.sites[1])
+    impact = assess_impact(layout, Observed(down=first), second)
+    assert expected_stops(impact) == {"etcd": True, "ceph": True, "s3": True, "openbao": True}
+
+
+def test_one_host_out_then_a_site_keeps_the_quorums_of_single_member_sites() -> None:
+    layout = lab_layout()
+    # a storage host that is no quorum member: losing a whole other site still leaves majorities
+    spare = next(h.name for h in layout.hosts if h.site == layout.sites[2] and h.name not in layout.quorums["etcd"])
+    second = frozenset(h.name for h in layout.hosts if h.site == layout.sites[0])
+    stops = expected_stops(assess_impact(layout, Observed(down=frozenset({spare})), second))
+    assert not stops["etcd"] and not stops["openbao"]
