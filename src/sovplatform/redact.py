@@ -21,7 +21,8 @@ def redact_text(text: str) -> str:
 
 
 def redact(value: Any, key: str = "") -> Any:
-    if key and SECRET_KEYS.search(key):
+    # A flag or a count under a secret-sounding key ("unsealed": true) tells no secret.
+    if key and SECRET_KEYS.search(key) and not isinstance(value, bool | int | float | None):
         return MASK
     if isinstance(value, dict):
         return {k: redact(v, str(k)) for k, v in value.items()}

@@ -137,7 +137,7 @@ def test_bootstrap_initialises_once_and_revokes_the_root_token(lab: Lab) -> None
     boot = lab.first["bootstrap"]
     lab.timings["bootstrap_s"] = boot["seconds"]
     assert boot["initialised"] and boot["root_revoked"], lab.first
-    assert sorted(boot["tokens_made"]) == ["kubernetes", "rgw", "verify", "volumes"]
+    assert sorted(boot["consumers_issued"]) == ["kubernetes", "rgw", "verify", "volumes"]
     state = json.loads((lab.state / "openbao" / "bootstrap.json").read_text())
     assert state["configured"] and state["root_revoked"]
     assert not (lab.state / "openbao" / "root-token.enc").exists()
@@ -269,8 +269,8 @@ def test_second_run_changes_and_restarts_nothing(lab: Lab) -> None:
     again = lab.converge()
     lab.timings["second_converge_s"] = round(time.monotonic() - started, 1)
     assert again["changed"] == 0, again
-    assert again["seal_token_shipped_to"] == []
-    assert not again["bootstrap"]["initialised"] and again["bootstrap"]["tokens_made"] == []
+    assert again["seal_env_on"] == []
+    assert not again["bootstrap"]["initialised"] and again["bootstrap"]["consumers_issued"] == []
     assert _started(lab) == before
 
 

@@ -82,6 +82,13 @@ def test_redaction() -> None:
         "nested": {"api_token": "<redacted>"},
         "ok": "z",
     }
+    # flags and counts under secret-sounding keys are kept; strings and lists under them are not
+    assert redact({"unsealed": True, "tokens": 3, "token_hosts": ["a"], "recovery_keys": None}) == {
+        "unsealed": True,
+        "tokens": 3,
+        "token_hosts": "<redacted>",
+        "recovery_keys": None,
+    }
     key = "-----BEGIN OPENSSH PRIVATE KEY-----\nabc\n-----END OPENSSH PRIVATE KEY-----"
     assert redact_text(f"before {key} after") == "before <redacted> after"
     assert redact_text("key AQBzkHxkAAAAABAAv0e1nq3bS2rLQ5qWf8TeUw==") == "key <redacted>"

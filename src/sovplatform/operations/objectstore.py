@@ -110,7 +110,7 @@ def ensure_verify_user(ctx: Context, hosts: list[dict[str, Any]]) -> bool:
 def converge(ctx: Context, hosts: list[dict[str, Any]], inventory: Path, extravars: dict[str, Any]) -> dict[str, Any]:
     phases: dict[str, Any] = {}
     t = time.monotonic()
-    phases["token_shipped_to"] = ship_rgw_token(ctx, hosts)
+    phases["rgw_kms_file_on"] = ship_rgw_token(ctx, hosts)
     rgw_vars = {
         **extravars,
         "ceph_rgw_kms_enabled": True,

@@ -235,7 +235,7 @@ def ensure_customer_kms(ctx: Context, hosts: list[dict[str, Any]] | None = None)
     customer_store, _ = _stores(ctx)
     kms = _kms(ctx)
     client = _customer(ctx)
-    did: dict[str, Any] = {"initialised": False, "unsealed": False, "seal_token": "kept"}
+    did: dict[str, Any] = {"initialised": False, "unsealed": False, "seal_access": "kept"}
     _wait("the customer KMS API", lambda: client.get("sys/seal-status").status != 0, 90)
     init = client.must("GET", "sys/init")
     if not init.data.get("initialized"):
@@ -285,7 +285,7 @@ def ensure_customer_kms(ctx: Context, hosts: list[dict[str, Any]] | None = None)
             continue
         _store_new_token(client, customer_store, store_name, policy, display)
         if store_name == "seal-token":
-            did["seal_token"] = "new"
+            did["seal_access"] = "new"
     return did
 
 
@@ -592,7 +592,7 @@ def converge(ctx: Context, hosts: list[dict[str, Any]], inventory: Path, extrava
     play("customer_kms")
     t = time.monotonic()
     phases["customer_kms_setup"] = ensure_customer_kms(ctx, hosts)
-    phases["seal_token_shipped_to"] = ship_seal_token(ctx, hosts)
+    phases["seal_env_on"] = ship_seal_token(ctx, hosts)
     phases["customer_kms_seconds"] = round(time.monotonic() - t, 2)
     play("openbao_voters")
     result = bootstrap_platform(ctx, hosts)
@@ -600,7 +600,7 @@ def converge(ctx: Context, hosts: list[dict[str, Any]], inventory: Path, extrava
         "initialised": result.initialised,
         "root_revoked": result.root_revoked,
         "seconds": result.seconds,
-        "tokens_made": result.tokens,
+        "consumers_issued": result.tokens,
     }
     return phases
 
