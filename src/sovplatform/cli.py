@@ -306,20 +306,8 @@ def drain(
     """Take a host or a site out of service for maintenance, refusing anything that breaks a quorum."""
     from sovplatform.operations.drain import drain as do_drain
 
-    _one_target(host, site)
-    bp = _load(blueprint)
-    if not dry_run:
-        _confirm(f"drain {host or 'site ' + str(site)} of platform {bp.name} (its services stop)?", yes)
-    report = _run_operation(blueprint, lambda ctx: do_drain(ctx, host, site, dry_run), "drain")
-    if as_json:
-        print(json.dumps(report, indent=2, sort_keys=True))
-        return
-    for line in report["lines"]:
-        out.print(line, markup=False, highlight=False)
-    for step in report["steps"]:
-        out.print(f"done: {step}", markup=False, highlight=False)
-    if dry_run:
-        out.print("dry run: nothing was changed", markup=False, highlight=False)
+    run = lambda ctx: do_drain(ctx, host, site, dry_run)  # noqa: E731
+    _host_or_site(blueprint, host, site, dry_run, yes, as_json, "drain", "its services stop", run)
 
 
 @app.command()
@@ -329,9 +317,37 @@ def undrain(blueprint: BlueprintArg, host: HostOpt = None, site: SiteOpt = None,
 
     _one_target(host, site)
     report = _run_operation(blueprint, lambda ctx: do_undrain(ctx, host, site), "undrain")
+    _render_steps(report, as_json)
+
+
+def _host_or_site(
+    blueprint: Path,
+    host: str | None,
+    site: str | None,
+    dry_run: bool,
+    yes: bool,
+    as_json: bool,
+    title: str,
+    consequence: str,
+    run: Callable[[Context], dict],
+) -> None:
+    """A day-2 operation on --host or --site: confirm unless a dry run, run, render."""
+    _one_target(host, site)
+    bp = _load(blueprint)
+    if not dry_run:
+        _confirm(f"{title} {host or 'site ' + str(site)} of platform {bp.name} ({consequence})?", yes)
+    report = _run_operation(blueprint, run, title)
+    _render_steps(report, as_json)
+    if dry_run and not as_json:
+        out.print("dry run: nothing was changed", markup=False, highlight=False)
+
+
+def _render_steps(report: dict, as_json: bool) -> None:
     if as_json:
         print(json.dumps(report, indent=2, sort_keys=True))
         return
+    for line in report.get("lines", []):
+        out.print(line, markup=False, highlight=False)
     for step in report["steps"]:
         out.print(f"done: {step}", markup=False, highlight=False)
 

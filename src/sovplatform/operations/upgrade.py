@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from sovplatform.checks import s3 as s3_checks
 from sovplatform.checks.ceph import ceph_json
 from sovplatform.checks.model import CheckContext
 from sovplatform.engine.journal import read_journal
@@ -40,6 +41,7 @@ from sovplatform.plan.rollout import COMPONENTS, Rollout, RolloutStep, plan_roll
 
 OPERATION = "upgrade"
 GATE_TIMEOUT_S = 300.0
+SSE_KMS_TIMEOUT_S = 300.0
 OPENBAO_BINARY = "/usr/local/bin/bao"
 # The Debian package whose version stands for the component on a host.
 PACKAGES = {"ceph": "ceph-base", "etcd": "etcd-server"}
@@ -156,6 +158,26 @@ def _gates(cctx: CheckContext, plan: dict[str, Any], step: RolloutStep, when: st
     return total
 
 
+def _wait_sse_kms(ctx: Context, note: Callable[[str], None]) -> float:
+    """After OpenBao's voters restarted, wait until RGW's SSE-KMS round trip (verify's S3 check)
+    works again: RGW's requests ride on the new active node only once the gateways and the
+    standbys' forwarding have caught up. Seconds waited; failing after SSE_KMS_TIMEOUT_S."""
+    started = time.monotonic()
+    while True:
+        checks = s3_checks.run(check_context(ctx))
+        if all(c.ok for c in checks):
+            waited = round(time.monotonic() - started, 1)
+            note(f"upgrade: S3 SSE-KMS round trip works ({waited}s after the last voter)")
+            return waited
+        if time.monotonic() - started > SSE_KMS_TIMEOUT_S:
+            raise OperationError(
+                [f"upgrade: SSE-KMS through RGW does not work {SSE_KMS_TIMEOUT_S:.0f}s after the upgrade"]
+                + [f"{c.name}: {c.detail}" for c in checks if not c.ok],
+                hint="every voter runs the new version; check `sovplatform verify` and the RGW logs",
+            )
+        time.sleep(5)
+
+
 def upgrade(
     ctx: Context, component: str, version: str | None, dry_run: bool, say: Callable[[str], None] | None = None
 ) -> dict[str, Any]:
@@ -262,6 +284,8 @@ def upgrade(
         for flag in rollout.hold_flags:
             cctx.ssh(mon, f"ceph osd unset {flag}", timeout=60)
             note(f"upgrade: {flag} unset")
+        if component == "openbao" and "s3" in deployed_layers(ctx):
+            report["sse_kms_served_after_s"] = _wait_sse_kms(ctx, note)
         report["installed_after"] = _installed(cctx, plan, component, _hosts_of(rollout))
         report["seconds"] = round(time.monotonic() - started_all, 1)
         journal.record(OPERATION, "done", seconds=report["seconds"], **tag)

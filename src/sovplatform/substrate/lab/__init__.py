@@ -259,11 +259,15 @@ class LabSubstrate:
         """
         for host in chosen:
             record = hostlib.running(host)
+            fresh = record is None
             if record is None:
                 say(f"{host.name}: booting")
                 record = hostlib.start(host)
             for iface in host.interfaces:
-                if not self.network.port_present(iface.port):
+                # A host that has just booted has no port yet: one that is still there belongs to
+                # its previous run, whose namespace a loaded kernel tears down late, taking the port
+                # with it then. plug() replaces it with one into the new namespace.
+                if fresh or not self.network.port_present(iface.port):
                     self.network.plug(record.leader, iface.inner, iface.port, iface.bridge)
         try:
             hostlib.wait_reachable(chosen, say)
