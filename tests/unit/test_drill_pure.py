@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import ssl
 
-from sovplatform.operations.drill import expected_stops
+from sovplatform.operations.drill import bring_back, check_recorder, expected_stops, take_away
 from sovplatform.operations.writers import Acks, Failover
 from sovplatform.plan.impact import assess_impact
 from sovplatform.plan.observed import Observed
@@ -69,3 +69,40 @@ def test_one_host_out_then_a_site_keeps_the_quorums_of_single_member_sites() -> 
     second = frozenset(h.name for h in layout.hosts if h.site == layout.sites[0])
     stops = expected_stops(assess_impact(layout, Observed(down=frozenset({spare})), second))
     assert not stops["etcd"] and not stops["openbao"]
+
+
+class FakeLab:
+    """Records what the drill asks of the substrate (the real one is exercised on the lab)."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, ...]] = []
+
+    def power(self, action: str, site: str, progress: object) -> None:
+        self.calls.append(("power", action, site))
+
+    def partition(self, site: str) -> None:
+        self.calls.append(("partition", site))
+
+    def heal(self) -> None:
+        self.calls.append(("heal",))
+
+
+def test_faults_and_their_undoing_per_mode() -> None:
+    lab = FakeLab()
+    for mode in ("power", "partition"):
+        take_away(lab, mode, "dc2", print)  # type: ignore[arg-type]
+        bring_back(lab, mode, "dc2", print)  # type: ignore[arg-type]
+    assert lab.calls == [("power", "off", "dc2"), ("power", "on", "dc2"), ("partition", "dc2"), ("heal",)]
+
+
+def test_checks_are_recorded_and_said() -> None:
+    checks: list[dict[str, object]] = []
+    said: list[str] = []
+    check = check_recorder(checks, said.append)
+    check("etcd keeps a leader", True, "after 0.1s")
+    check("no OSD marked out", False, "out: [3]")
+    assert checks == [
+        {"name": "etcd keeps a leader", "ok": True, "detail": "after 0.1s"},
+        {"name": "no OSD marked out", "ok": False, "detail": "out: [3]"},
+    ]
+    assert said == ["drill: ok   etcd keeps a leader: after 0.1s", "drill: FAIL no OSD marked out: out: [3]"]

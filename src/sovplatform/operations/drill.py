@@ -36,6 +36,7 @@ from sovplatform.plan.drill import choose_auto_leader_site
 from sovplatform.plan.impact import Impact, assess_impact
 from sovplatform.plan.layout import OpsInputError, PlatformLayout, layout_from_plan
 from sovplatform.plan.observed import Leaders, Observed
+from sovplatform.substrate.lab import LabSubstrate
 
 MODES = ("power", "partition")
 RECOVERY_TIMEOUT_S = 900.0
@@ -108,6 +109,37 @@ def observe_leaders(cctx: CheckContext, plan: dict[str, Any]) -> Leaders:
         if BaoClient(voter_url(cctx.address(name)), platform_ca(cctx.state), timeout=5).health().status == 200:
             active = name
     return Leaders(etcd_leader=etcd_leader, openbao_active=active, ceph_leader_mon=ceph_leader)
+
+
+# --- shared by both drills --------------------------------------------------------------------
+
+
+def take_away(lab: LabSubstrate, mode: str, site: str, note: Callable[[str], None]) -> None:
+    """The fault: `power` stops every host of the site, `partition` cuts its links."""
+    with substrate_errors():
+        if mode == "power":
+            lab.power("off", site=site, progress=note)
+        else:
+            lab.partition(site)
+
+
+def bring_back(lab: LabSubstrate, mode: str, site: str, note: Callable[[str], None]) -> None:
+    """Undo take_away (the lab heals every cut link at once)."""
+    with substrate_errors():
+        if mode == "power":
+            lab.power("on", site=site, progress=note)
+        else:
+            lab.heal()
+
+
+def check_recorder(checks: list[dict[str, Any]], note: Callable[[str], None]) -> Callable[[str, bool, str], None]:
+    """A function that records one check of the drill in `checks` and says it."""
+
+    def check(name: str, ok: bool, detail: str) -> None:
+        checks.append({"name": name, "ok": ok, "detail": detail})
+        note(f"drill: {'ok  ' if ok else 'FAIL'} {name}: {detail}")
+
+    return check
 
 
 # --- the drill --------------------------------------------------------------------------------
@@ -208,10 +240,7 @@ def _run(
     ctx.progress.phase("drill: writers")
     writers.start()
     checks: list[dict[str, Any]] = []
-
-    def check(name: str, ok: bool, detail: str) -> None:
-        checks.append({"name": name, "ok": ok, "detail": detail})
-        note(f"drill: {'ok  ' if ok else 'FAIL'} {name}: {detail}")
+    check = check_recorder(checks, note)
 
     split_brain = 0
     recovery: float | None = None
@@ -221,11 +250,7 @@ def _run(
         time.sleep(5)  # a baseline of writes before the fault
         ctx.progress.phase(f"drill: {mode} {site}")
         fault_start = time.time()
-        with substrate_errors():
-            if mode == "power":
-                lab.power("off", site=site, progress=note)
-            else:
-                lab.partition(site)
+        take_away(lab, mode, site, note)
         fault_done = time.time()
         note(f"drill: {site} is {'off' if mode == 'power' else 'cut off'} ({fault_done - fault_start:.1f}s)")
 
@@ -276,11 +301,7 @@ def _run(
         # --- restore ------------------------------------------------------------------------
         ctx.progress.phase(f"drill: restore {site}")
         restore_at = time.time()
-        with substrate_errors():
-            if mode == "power":
-                lab.power("on", site=site, progress=note)
-            else:
-                lab.heal()
+        bring_back(lab, mode, site, note)
         ctx.progress.phase("drill: recovery")
 
         def converged() -> bool:
@@ -453,10 +474,7 @@ def _second_fault(
     ctx.progress.phase("drill: writers")
     writers.start()
     checks: list[dict[str, Any]] = []
-
-    def check(name: str, ok: bool, detail: str) -> None:
-        checks.append({"name": name, "ok": ok, "detail": detail})
-        note(f"drill: {'ok  ' if ok else 'FAIL'} {name}: {detail}")
+    check = check_recorder(checks, note)
 
     fault_start = fault_done = restore_at = time.time()
     serving_after: float | None = None
@@ -466,22 +484,14 @@ def _second_fault(
         time.sleep(3)
         ctx.progress.phase(f"drill: second fault: {mode} {site}")
         fault_start = time.time()
-        with substrate_errors():
-            if mode == "power":
-                lab.power("off", site=site, progress=note)
-            else:
-                lab.partition(site)
+        take_away(lab, mode, site, note)
         fault_done = time.time()
         ctx.progress.phase("drill: during the outage")
         time.sleep(max(hold_s, 10.0))
     finally:
         ctx.progress.phase(f"drill: restore {site}")
         restore_at = time.time()
-        with substrate_errors():
-            if mode == "power":
-                lab.power("on", site=site, progress=note)
-            else:
-                lab.heal()  # the lab heals every cut link at once
+        bring_back(lab, mode, site, note)
         ctx.progress.phase("drill: serving again")
         gone = set(out) - {h["name"] for h in plan["hosts"] if h["site"] == site}
 
