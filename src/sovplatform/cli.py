@@ -178,6 +178,15 @@ def up(
             metavar="LAYER",
         ),
     ] = "s3",
+    bundle: Annotated[
+        Path | None,
+        typer.Option(
+            "--bundle",
+            help="Artefact bundle (laid out like a mirror's files/ tree) with what the mirror cannot fetch "
+            "offline: the Kubernetes layer's binaries",
+            metavar="DIR",
+        ),
+    ] = None,
 ) -> None:
     """Bring the platform up: plan, offline mirror, hosts, then each layer. A second run changes nothing."""
     from sovplatform.operations.up import up as do_up
@@ -187,7 +196,8 @@ def up(
         err.print(f"error: --until: unknown layer {until!r} (one of: {', '.join(LAYER_ORDER)})", markup=False)
         raise typer.Exit(EXIT_INVALID)
     del yes  # nothing up does is destructive yet; accepted so scripts can pass it uniformly
-    result = _run_operation(blueprint, lambda ctx: do_up(ctx, converge=not skip_converge, until=until), "up")
+    run = lambda ctx: do_up(ctx, converge=not skip_converge, until=until, bundle=bundle)  # noqa: E731
+    result = _run_operation(blueprint, run, "up")
     from rich.table import Table
 
     table = Table(title="hosts", title_justify="left")
@@ -281,6 +291,8 @@ def _render_report(report: dict, as_json: bool) -> None:
         table.add_column(col)
     for c in report["checks"]:
         table.add_row(c["layer"], c["name"], "ok" if c["ok"] else "FAIL", c["detail"])
+    for layer in report.get("not_deployed", []):
+        table.add_row(layer["layer"], "layer deployed", "n/a", layer["reason"])
     out.print(table)
 
 
@@ -317,6 +329,34 @@ def undrain(blueprint: BlueprintArg, host: HostOpt = None, site: SiteOpt = None,
 
     _one_target(host, site)
     report = _run_operation(blueprint, lambda ctx: do_undrain(ctx, host, site), "undrain")
+    _render_steps(report, as_json)
+
+
+@app.command()
+def fence(
+    blueprint: BlueprintArg,
+    host: HostOpt = None,
+    site: SiteOpt = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would be fenced; change nothing")] = False,
+    yes: YesOpt = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Declare hosts or a whole site dead: blocklist their Ceph clients so a returning zombie cannot write."""
+    from sovplatform.operations.fence import fence as do_fence
+
+    run = lambda ctx: do_fence(ctx, host, site, dry_run)  # noqa: E731
+    _host_or_site(
+        blueprint, host, site, dry_run, yes, as_json, "fence", "declared dead: its clients are blocklisted", run
+    )
+
+
+@app.command()
+def unfence(blueprint: BlueprintArg, host: HostOpt = None, site: SiteOpt = None, as_json: JsonOpt = False) -> None:
+    """Lift a fence: the hosts' Ceph clients may write again (once the site is repaired)."""
+    from sovplatform.operations.fence import unfence as do_unfence
+
+    _one_target(host, site)
+    report = _run_operation(blueprint, lambda ctx: do_unfence(ctx, host, site), "unfence")
     _render_steps(report, as_json)
 
 
@@ -512,7 +552,8 @@ def mirror_build(
     blueprint: BlueprintArg,
     out_dir: Annotated[Path, typer.Option("--out", help="Directory to write the mirror to")],
     bundle: Annotated[
-        Path | None, typer.Option("--bundle", help="Directory of upstream files laid out as files/<name>/<version>/")
+        Path | None,
+        typer.Option("--bundle", help="Upstream files laid out like a mirror's files/ tree: <name>/<version>/<file>"),
     ] = None,
     offline: Annotated[
         bool, typer.Option("--offline", help="Do not download upstream files (cache and bundle only)")

@@ -9,6 +9,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -304,3 +305,41 @@ def test_unreachable_archive_is_one_clear_line(tmp_path: Path) -> None:
     for problem in err.value.problems:
         assert problem.startswith("apt-get update (Debian archive): E: Failed to fetch http://127.0.0.1:9/"), problem
     assert not (tmp_path / "out").exists()
+
+
+def test_up_with_kubernetes_enabled_and_no_bundle_stops_before_any_host(tmp_path: Path) -> None:
+    """The real `up` against the real mirror build: the lab blueprint with the Kubernetes layer
+    enabled and no bundle names every artefact it lacks and never reaches the hosts step."""
+    from sovplatform.blueprint import validate_text
+    from sovplatform.plan.build import build_plan
+    from tests.helpers import dump, lab_dict
+
+    data = lab_dict()
+    data["name"] = "t-kube-refused"
+    data["kubernetes"] = {"enabled": True}
+    blueprint = tmp_path / "kube.yaml"
+    blueprint.write_text(dump(data))
+    env = {**os.environ, "SOVPLATFORM_STATE_DIR": str(tmp_path / "state")}
+    sov = str(Path(sys.executable).parent / "sovplatform")
+    result = subprocess.run([sov, "up", str(blueprint), "--yes"], capture_output=True, text=True, timeout=900, env=env)
+    assert result.returncode == 2, result.stdout + result.stderr
+    wanted = [a for a in build_plan(validate_text(dump(data))).data["artefacts"] if a["kind"] in ("file", "image")]
+    lines = [line for line in result.stderr.splitlines() if "kubernetes.enabled: missing " in line]
+    assert len(lines) == len(wanted) > 0, result.stderr
+    for a in wanted:
+        assert any(f"missing {a['kind']} {a['name']} {a['version']}:" in line for line in lines), a["name"]
+    state = tmp_path / "state" / "t-kube-refused"
+    assert not (state / "lab-spec.json").exists(), "up went on to the hosts step"
+    assert (state / "mirror" / "manifest.json").is_file()
+    steps = [json.loads(line) for line in (state / "journal.jsonl").read_text().splitlines()]
+    assert not any(e.get("step") == "hosts" for e in steps), steps
+    assert steps[-1]["step"] == "up" and steps[-1]["status"] == "failed"
+    # A bundle that is not a directory is one line, before any build.
+    bad = subprocess.run(
+        [sov, "up", str(blueprint), "--yes", "--bundle", str(tmp_path / "nowhere")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
+    assert bad.returncode == 2 and f"--bundle: {tmp_path / 'nowhere'} is not a directory" in bad.stderr, bad.stderr

@@ -36,6 +36,7 @@ from sovplatform.blueprint import load_blueprint
 from sovplatform.checks import ceph as ceph_checks
 from sovplatform.checks.model import CheckContext
 from sovplatform.operations.context import Context
+from sovplatform.operations.fence import blocklist_entries
 from sovplatform.operations.openbao import consumer_token
 from sovplatform.plan.catalog import BINARIES
 from sovplatform.s3sign import Credentials, sign
@@ -189,6 +190,12 @@ def test_verify_reports_every_layer_ok(platform: Platform) -> None:
     assert {c["layer"] for c in report["checks"]} == {"etcd", "ceph", "openbao", "kms", "gateway"}
     names = {c["name"] for c in report["checks"]}
     assert {"s3 sse-kms round trip", "s3 object bytes at rest are not plaintext"} <= names, names
+    # The Kubernetes layer cannot run here: reported with what it lacks, not left out silently.
+    (kube,) = report["not_deployed"]
+    assert kube["layer"] == "kubernetes" and kube["reason"].startswith("not available: artefacts missing"), kube
+    assert any(" kubeadm 1.33.8: " in line for line in kube["missing"]), kube["missing"]
+    text = platform.sov("verify", str(BLUEPRINT)).stdout
+    assert re.search(r"kubernetes\s.*n/a\s.*not available", text), text
 
 
 def test_health_ok_and_every_check_passes(platform: Platform) -> None:
@@ -647,6 +654,50 @@ def test_rolling_restart_of_etcd_then_ceph_leaders_last(platform: Platform) -> N
     assert "noout" not in flags, flags
     verify = platform.sov("verify", blueprint, "--json")
     assert verify.returncode == 0, [c for c in json.loads(verify.stdout)["checks"] if not c["ok"]]
+
+
+# --- fencing (last: a site that came back fenced is the most disturbed state this file leaves) ---
+
+
+def _blocklist(platform: Platform) -> set[str]:
+    listed = platform.ssh(SURVIVOR, "ceph --connect-timeout 10 osd blocklist ls --format json", timeout=60)
+    assert listed.returncode == 0, listed.stderr
+    return blocklist_entries(listed.stdout)
+
+
+def test_fence_a_dead_site_blocks_its_clients_until_unfenced(platform: Platform) -> None:
+    site = BP.sites[1].name
+    host = next(h for h in MONS if BP.host_site()[h] == site)
+    entries = {f"{ADDRESS[h]}:0/0" for h in ADDRESS if BP.host_site()[h] == site}
+    refused = platform.sov("fence", str(BLUEPRINT), "--site", site, "--yes")
+    assert refused.returncode == 2 and "running and reachable" in refused.stderr, refused.stderr
+    off = platform.sov("lab", "power", "off", str(BLUEPRINT), "--site", site, timeout=600)
+    assert off.returncode == 0, off.stderr
+    try:
+        dry = platform.sov("fence", str(BLUEPRINT), "--site", site, "--dry-run", "--json")
+        assert dry.returncode == 0, dry.stderr
+        assert not entries & _blocklist(platform), "a dry run blocklisted"
+        started = time.monotonic()
+        fenced = platform.sov("fence", str(BLUEPRINT), "--site", site, "--yes", "--json")
+        assert fenced.returncode == 0, fenced.stdout + fenced.stderr
+        platform.measure("fence_site_s", time.monotonic() - started)
+        assert entries <= _blocklist(platform)
+    finally:
+        on = platform.sov("lab", "power", "on", str(BLUEPRINT), "--site", site, timeout=600)
+    assert on.returncode == 0, on.stderr
+    # The site is back but fenced: its clients cannot write; the other sites' can.
+    put = "echo fenced | timeout 60 rados -p rbd put t-ceph-fence-probe -"
+    wait_for("the fenced host to answer", lambda: platform.ssh(host, "true").returncode == 0, timeout=300)
+    blocked = platform.ssh(host, put, timeout=120)
+    assert blocked.returncode != 0 and "shutdown" in blocked.stderr, blocked.stdout + blocked.stderr
+    assert platform.ssh(SURVIVOR, put, timeout=120).returncode == 0
+    unfenced = platform.sov("unfence", str(BLUEPRINT), "--site", site, "--json")
+    assert unfenced.returncode == 0, unfenced.stderr
+    assert not entries & _blocklist(platform)
+    _, waited = wait_for("a write from the unfenced host", lambda: platform.ssh(host, put).returncode == 0, 300)
+    platform.measure("unfence_first_write_s", waited)
+    wait_for("HEALTH_OK after unfence", lambda: health_ok(platform), timeout=900, interval=5)
+    assert platform.ssh(SURVIVOR, "rados -p rbd rm t-ceph-fence-probe").returncode == 0
 
 
 def test_zz_down_removes_the_platform(platform: Platform) -> None:

@@ -128,6 +128,13 @@ class Versions(Strict):
     ceph_csi: Version
 
 
+class Kubernetes(Strict):
+    """The Kubernetes + KubeVirt layer (docs/kubernetes.md). Its binaries and images come from
+    an artefact bundle; without one the layer is reported "not available", never silently left out."""
+
+    enabled: bool = False  # true: `up` stops before touching hosts unless every artefact is present
+
+
 class Blueprint(Strict):
     apiVersion: Literal["sovplatform/v1"]
     kind: Literal["Platform"]
@@ -138,6 +145,7 @@ class Blueprint(Strict):
     ceph: Ceph
     openbao: OpenBao = Field(default_factory=OpenBao)
     customer_kms: CustomerKms
+    kubernetes: Kubernetes = Field(default_factory=Kubernetes)
 
     # Derived views used by rules and the plan; kept here so both agree on one definition.
     def hosts(self) -> list[tuple[int, int, Site, Host]]:

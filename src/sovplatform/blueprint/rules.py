@@ -12,6 +12,7 @@ from sovplatform.blueprint.models import Blueprint
 from sovplatform.blueprint.problems import Problem
 from sovplatform.blueprint.topology import NEARFULL_RATIO, capacity_after_loss, osd_sites, quorum_facts
 from sovplatform.plan.catalog import known_versions
+from sovplatform.plan.kube_catalog import KUBERNETES_STACK
 
 Rule = Callable[[Blueprint], list[Problem]]
 
@@ -418,15 +419,25 @@ def rule_substrate(bp: Blueprint) -> list[Problem]:
 
 
 def rule_versions(bp: Blueprint) -> list[Problem]:
+    out: list[Problem] = []
     known = known_versions("openbao")
     if bp.versions.openbao not in known:
-        return [
+        out.append(
             Problem(
                 "versions.openbao",
                 f"{bp.versions.openbao} has no pinned checksum in the artefact catalogue (known: {', '.join(known)})",
             )
-        ]
-    return []
+        )
+    # Only a layer that is to be deployed needs its release catalogued; a left-out one is reported.
+    if bp.kubernetes.enabled and bp.versions.kubernetes not in KUBERNETES_STACK:
+        out.append(
+            Problem(
+                "versions.kubernetes",
+                f"{bp.versions.kubernetes} is not in the artefact catalogue, which kubernetes.enabled needs "
+                f"(known: {', '.join(sorted(KUBERNETES_STACK))})",
+            )
+        )
+    return out
 
 
 RULES: tuple[Rule, ...] = (

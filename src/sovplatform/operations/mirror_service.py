@@ -20,16 +20,17 @@ def artefacts_of(ctx: Context) -> list[Artefact]:
     return [Artefact(**{**a, "roles": tuple(a["roles"])}) for a in ctx.plan.data["artefacts"]]
 
 
-def build(ctx: Context, out_dir: Path) -> Path:
-    """The mirror `up` serves. Offline: the lab runs no layer that needs upstream files (the
-    Kubernetes layer is validated statically here), so what is missing is only reported."""
-    manifest = _build(ctx, out_dir, fetch=None, bundle=None)
+def build(ctx: Context, out_dir: Path, bundle: Path | None = None) -> MirrorManifest:
+    """The mirror `up` serves, built offline from the cache and an optional artefact bundle
+    (the lab runs no layer that needs upstream files). What is missing is only reported here;
+    whether that stops `up` is operations/kube_layer's call."""
+    manifest = _build(ctx, out_dir, fetch=None, bundle=bundle)
     if manifest.missing:
         ctx.progress.update(
             f"mirror: {len(manifest.missing)} artefacts of the Kubernetes layer not available offline "
             "(`sovplatform mirror build` lists them)"
         )
-    return out_dir / "manifest.json"
+    return manifest
 
 
 def build_report(ctx: Context, out_dir: Path, *, online: bool = True, bundle: Path | None = None) -> MirrorManifest:

@@ -15,7 +15,7 @@ from sovplatform.engine.ansible import run_playbook
 from sovplatform.engine.lock import PlatformLock
 from sovplatform.engine.terraform import RootModule, TerraformError
 from sovplatform.files import write_atomic, write_tree
-from sovplatform.operations import mirror_service, objectstore, openbao
+from sovplatform.operations import kube_layer, mirror_service, objectstore, openbao
 from sovplatform.operations.context import Context
 from sovplatform.operations.errors import OperationError, Refused
 from sovplatform.operations.inventory import write_inventory
@@ -60,7 +60,7 @@ class _Tail:
         return [line for line in data.splitlines() if line.strip()]
 
 
-def up(ctx: Context, converge: bool = True, until: str = LAYER_ORDER[-1]) -> UpResult:
+def up(ctx: Context, converge: bool = True, until: str = LAYER_ORDER[-1], bundle: Path | None = None) -> UpResult:
     progress = ctx.progress
     lab = lab_for(ctx)
     try:
@@ -97,11 +97,19 @@ def up(ctx: Context, converge: bool = True, until: str = LAYER_ORDER[-1]) -> UpR
 
         t = step("mirror")
         try:
-            manifest = mirror_service.build(ctx, ctx.state / "mirror")
+            manifest = mirror_service.build(ctx, ctx.state / "mirror", bundle=bundle)
         except OperationError as exc:
             journal.record("mirror", "failed", error="; ".join(exc.problems))
             raise
-        done("mirror", t, manifest=str(manifest))
+        kubernetes = kube_layer.of_manifest(ctx, manifest)
+        done("mirror", t, manifest=str(ctx.state / "mirror" / "manifest.json"), kubernetes=kubernetes.reason)
+        # Before any host is touched: a blueprint that asks for the layer gets it or nothing.
+        refused = kube_layer.refusal(kubernetes)
+        if refused is not None:
+            journal.record("up", "failed", error=f"kubernetes: {kubernetes.reason}")
+            raise refused
+        if not kubernetes.enabled:
+            progress.update(f"kubernetes: {kubernetes.reason}")
 
         t = step("image")
         with substrate_errors():

@@ -10,6 +10,7 @@ from sovplatform.checks import s3
 from sovplatform.checks.model import Check, CheckContext, Layer
 from sovplatform.engine.lock import PlatformLock
 from sovplatform.files import write_atomic
+from sovplatform.operations import kube_layer
 from sovplatform.operations.context import Context
 from sovplatform.operations.errors import Refused
 from sovplatform.operations.lab import lab_for, substrate_errors
@@ -63,6 +64,8 @@ def verify(ctx: Context, layers: tuple[str, ...] | None = None) -> dict[str, Any
         "ok": bool(checks) and all(c.ok for c in checks),
         "layers": list(chosen),
         "checks": [c.to_dict() for c in checks],
+        # Layers of the platform that are not deployed, each with the reason: reported, not failed.
+        "not_deployed": [kube_layer.from_state(ctx).to_dict()],
     }
 
 

@@ -1,0 +1,31 @@
+"""Fencing's pure parts: which addresses a host's Ceph clients come from, and the blocklist
+entry that covers every client instance from one address."""
+
+from __future__ import annotations
+
+from sovplatform.blueprint import load_blueprint
+from sovplatform.operations.fence import blocklist_entries, entry, host_addresses
+from tests.helpers import ROOT
+
+
+def test_entry_covers_every_client_from_an_address() -> None:
+    assert entry("198.18.53.11") == "198.18.53.11:0/0"
+
+
+def test_host_addresses_are_the_management_and_storage_addresses() -> None:
+    bp = load_blueprint(ROOT / "blueprints" / "odc-reference.yaml")
+    for _, _, _, h in bp.hosts():
+        want = {str(h.addresses.management)} | ({str(h.addresses.storage)} if h.addresses.storage else set())
+        assert set(host_addresses(bp, h.name)) == want
+
+
+def test_blocklist_listing_of_pacific_is_two_arrays_back_to_back() -> None:
+    # As printed by ceph 16.2.15 (Debian bookworm) on the lab: address entries, then ranges.
+    out = (
+        '[{"addr":"198.18.61.22:0/0","until":"2026-11-24T06:35:03.877984+0000"},'
+        '{"addr":"198.18.63.11:6801/3971","until":"2026-11-25T05:32:19.139194+0000"}][]\n'
+    )
+    assert blocklist_entries(out) == {"198.18.61.22:0/0", "198.18.63.11:6801/3971"}
+    assert blocklist_entries("[][]") == set()
+    assert blocklist_entries('[{"addr":"10.0.0.1:0/0"}]\n[{"addr":"10.0.0.0/24"}]') == {"10.0.0.1:0/0", "10.0.0.0/24"}
+    assert blocklist_entries("") == set()
