@@ -234,7 +234,7 @@ def down(blueprint: BlueprintArg, yes: YesOpt = False) -> None:
 
 @app.command()
 def status(blueprint: BlueprintArg, as_json: JsonOpt = False) -> None:
-    """Every host: site, address, running or stopped, reachable over SSH."""
+    """Every host: site, address, running or stopped, reachable over SSH, drained or fenced."""
     from sovplatform.operations.status import status as do_status
 
     data = _run_operation(blueprint, do_status, "status")
@@ -244,10 +244,11 @@ def status(blueprint: BlueprintArg, as_json: JsonOpt = False) -> None:
     from rich.table import Table
 
     table = Table(title="hosts", title_justify="left")
-    for col in ("host", "site", "address", "state", "reachable"):
+    for col in ("host", "site", "address", "state", "reachable", "held"):
         table.add_column(col)
     for h in data["hosts"]:
-        table.add_row(h["name"], h["site"], h["address"], h["state"], "yes" if h["reachable"] else "no")
+        held = ", ".join(k for k in ("drained", "fenced") if h[k]) or "-"
+        table.add_row(h["name"], h["site"], h["address"], h["state"], "yes" if h["reachable"] else "no", held)
     out.print(table)
 
 

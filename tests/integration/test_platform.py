@@ -691,6 +691,16 @@ def test_fence_a_dead_site_blocks_its_clients_until_unfenced(platform: Platform)
     blocked = platform.ssh(host, put, timeout=120)
     assert blocked.returncode != 0 and "shutdown" in blocked.stderr, blocked.stdout + blocked.stderr
     assert platform.ssh(SURVIVOR, put, timeout=120).returncode == 0
+    # A fenced site is an outstanding fault: drill and upgrade refuse until it is lifted.
+    for args in (
+        ("drill", "site-loss", str(BLUEPRINT), "--site", BP.sites[0].name, "--yes"),
+        ("upgrade", str(BLUEPRINT), "--component", "etcd", "--dry-run"),
+    ):
+        refused = platform.sov(*args)
+        assert refused.returncode == 2 and f"{host} is fenced" in refused.stderr, (args, refused.stderr)
+    hosts = json.loads(platform.sov("status", str(BLUEPRINT), "--json").stdout)["hosts"]
+    held = {h["name"] for h in hosts if h["fenced"]}
+    assert held == {h for h in ADDRESS if BP.host_site()[h] == site}, held
     unfenced = platform.sov("unfence", str(BLUEPRINT), "--site", site, "--json")
     assert unfenced.returncode == 0, unfenced.stderr
     assert not entries & _blocklist(platform)

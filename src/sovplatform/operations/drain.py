@@ -30,6 +30,7 @@ from sovplatform.engine.lock import PlatformLock
 from sovplatform.files import write_atomic
 from sovplatform.operations.context import Context
 from sovplatform.operations.errors import OperationError, Refused
+from sovplatform.operations.fence import fenced_hosts
 from sovplatform.operations.lab import lab_for, substrate_errors
 from sovplatform.operations.verify import check_context
 from sovplatform.plan.impact import assess_impact
@@ -70,7 +71,8 @@ def _observed(ctx: Context) -> Observed:
     if not any(h["running"] for h in hosts if h["name"] in platform):
         raise Refused([f"platform {ctx.blueprint.name} is not up (no host running): nothing to drain"])
     down = {str(h["name"]) for h in hosts if h["name"] in platform and not (h["running"] and h["reachable"])}
-    return Observed(down=frozenset(down | drained_hosts(ctx)))
+    # A fenced host may run again, but its clients cannot write: count it as out, like a drained one.
+    return Observed(down=frozenset(down | drained_hosts(ctx) | set(fenced_hosts(ctx))))
 
 
 def _targets(ctx: Context, host: str | None, site: str | None) -> frozenset[str]:

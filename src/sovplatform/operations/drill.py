@@ -29,6 +29,7 @@ from sovplatform.engine.lock import PlatformLock
 from sovplatform.operations.context import Context
 from sovplatform.operations.drain import drained_hosts
 from sovplatform.operations.errors import Refused
+from sovplatform.operations.fence import fenced_hosts
 from sovplatform.operations.lab import lab_for, substrate_errors
 from sovplatform.operations.verify import check_context, deployed_layers, verify
 from sovplatform.operations.writers import KV_PREFIX, SERVICES, Acks, Writers
@@ -188,6 +189,10 @@ def site_loss(
         problems += [
             f"drill: host {h} is drained; undrain it first (a second fault while one is outstanding is refused)"
             for h in sorted(drained_hosts(ctx))
+        ]
+        problems += [
+            f"drill: host {h} is fenced; unfence it first (a second fault while one is outstanding is refused)"
+            for h in sorted(fenced_hosts(ctx))
         ]
         if expect_outage:
             if not problems:
@@ -436,7 +441,7 @@ def _prepare_second_fault(
     plan: dict[str, Any] = ctx.plan.data
     if site not in layout.sites:
         raise Refused([f"--site: name the site for the second fault (one of {', '.join(layout.sites)})"])
-    out = _out_now(plan, status, drained_hosts(ctx))
+    out = _out_now(plan, status, drained_hosts(ctx) | set(fenced_hosts(ctx)))
     targets = {h["name"] for h in plan["hosts"] if h["site"] == site}
     if targets & out:
         raise Refused([f"drill: site {site} is already (partly) out: {', '.join(sorted(targets & out))}"])

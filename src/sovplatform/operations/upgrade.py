@@ -31,6 +31,7 @@ from sovplatform.operations.context import Context
 from sovplatform.operations.drain import drained_hosts, move_etcd_leader
 from sovplatform.operations.drill import observe_leaders
 from sovplatform.operations.errors import OperationError, Refused
+from sovplatform.operations.fence import fenced_hosts
 from sovplatform.operations.gates import wait_gate
 from sovplatform.operations.lab import lab_for, substrate_errors
 from sovplatform.operations.verify import check_context, deployed_layers
@@ -84,6 +85,7 @@ def _refuse_if_not_whole(ctx: Context) -> None:
         for s in status["partitioned"]  # type: ignore[attr-defined]
     ]
     problems += [f"upgrade: host {h} is drained; undrain it first" for h in sorted(drained_hosts(ctx))]
+    problems += [f"upgrade: host {h} is fenced; unfence it first" for h in sorted(fenced_hosts(ctx))]
     if problems:
         raise Refused(problems)
 
