@@ -53,3 +53,34 @@ def test_framed_script_output_parses_per_query() -> None:
     parsed = ceph._parse(out)
     assert parsed["health"] == {"status": "HEALTH_OK"}
     assert isinstance(parsed["pgs"], ceph._Error) and "EACCES" in parsed["pgs"]
+
+
+def _tree() -> dict[str, Any]:
+    # `ceph osd tree --format json` shape: root -> datacenter -> host -> osd, by child ids.
+    nodes: list[dict[str, Any]] = [{"id": -1, "name": "default", "type": "root", "children": [-2, -3, -4]}]
+    for i, dc in enumerate(("dc1", "dc2", "dc3")):
+        nodes.append({"id": -2 - i, "name": dc, "type": "datacenter", "children": [-10 - i]})
+        nodes.append({"id": -10 - i, "name": f"{dc}-a", "type": "host", "children": [i]})
+        nodes.append({"id": i, "name": f"osd.{i}", "type": "osd"})
+    return {"nodes": nodes}
+
+
+def _placed(*acting: list[int]) -> dict[str, Any]:
+    stats = [{"pgid": f"1.{i}", "state": "active+clean", "acting": a} for i, a in enumerate(acting)]
+    return {"pgs": {"pg_stats": stats}, "osd_tree": _tree()}
+
+
+def test_clean_pgs_off_the_rule_are_asked_again_spread_ones_are_not() -> None:
+    assert ceph._pg_spread(_placed([0, 1, 2])).ok
+    assert not ceph._mapping_lags(_placed([0, 1, 2]))
+    lagging = _placed([0, 1, 2], [0, 0, 2])
+    assert not ceph._pg_spread(lagging).ok
+    assert ceph._mapping_lags(lagging)
+
+
+def test_degraded_pgs_off_the_rule_are_not_a_lag() -> None:
+    # A site away: PGs are undersized, not clean; verify reports that at once.
+    a = _placed([0, 1])
+    a["pgs"]["pg_stats"][0]["state"] = "active+undersized+degraded"
+    assert not ceph._mapping_lags(a)
+    assert not ceph._mapping_lags({"pgs": {"pg_stats": [{"state": "active+clean", "acting": [0]}]}})
