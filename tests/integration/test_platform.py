@@ -701,6 +701,9 @@ def test_fence_a_dead_site_blocks_its_clients_until_unfenced(platform: Platform)
     hosts = json.loads(platform.sov("status", str(BLUEPRINT), "--json").stdout)["hosts"]
     held = {h["name"] for h in hosts if h["fenced"]}
     assert held == {h for h in ADDRESS if BP.host_site()[h] == site}, held
+    again = platform.sov("fence", str(BLUEPRINT), "--site", site, "--yes", "--json")
+    assert again.returncode == 0, again.stderr
+    assert all(step.endswith("already fenced, nothing changed") for step in json.loads(again.stdout)["steps"])
     unfenced = platform.sov("unfence", str(BLUEPRINT), "--site", site, "--json")
     assert unfenced.returncode == 0, unfenced.stderr
     assert not entries & _blocklist(platform)

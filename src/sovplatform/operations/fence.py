@@ -115,10 +115,17 @@ def fence(ctx: Context, host: str | None, site: str | None, dry_run: bool) -> di
         if not any(h["running"] for h in status["hosts"] if h["name"] in platform):  # type: ignore[union-attr]
             raise Refused([f"fence: platform {ctx.blueprint.name} is not up (no host running): nothing to fence"])
         site_of = {h["name"]: h["site"] for h in plan["hosts"]}
+        # A fenced host may well run again (that is what the fence is for): fencing it again
+        # only checks its entries are still there.
+        already = fenced_hosts(ctx)
         alive = [
             str(h["name"])
             for h in status["hosts"]  # type: ignore[union-attr]
-            if h["name"] in targets and h["running"] and h["reachable"] and site_of[h["name"]] not in partitioned
+            if h["name"] in targets
+            and h["name"] not in already
+            and h["running"]
+            and h["reachable"]
+            and site_of[h["name"]] not in partitioned
         ]
         if alive:
             raise Refused(
@@ -129,7 +136,12 @@ def fence(ctx: Context, host: str | None, site: str | None, dry_run: bool) -> di
                 ]
             )
         addresses = {t: host_addresses(ctx.blueprint, t) for t in targets}
-        lines = [f"{t}: blocklist every Ceph client from {', '.join(a)} until unfence" for t, a in addresses.items()]
+        lines = [
+            f"{t}: already fenced (its entries are checked)"
+            if t in already
+            else f"{t}: blocklist every Ceph client from {', '.join(a)} until unfence"
+            for t, a in addresses.items()
+        ]
         kubernetes = "kubernetes" in deployed_layers(ctx)
         lines.append(
             "kubernetes: nodes tainted out-of-service"
@@ -145,7 +157,11 @@ def fence(ctx: Context, host: str | None, site: str | None, dry_run: bool) -> di
         mon = _monitor_outside(ctx, targets)
         cctx = check_context(ctx)
         journal = ctx.journal("fence")
+        listed = _blocklisted(ctx, mon)
         for target, addrs in addresses.items():
+            if target in already and all(entry(a) in listed for a in addrs):
+                report["steps"].append(f"{target}: already fenced, nothing changed")
+                continue
             for address in addrs:
                 result = cctx.ssh(mon, f"ceph --connect-timeout 10 osd blocklist add {entry(address)} {EXPIRE_S}")
                 if result.returncode != 0:
