@@ -169,6 +169,8 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
         down = p.sov("down", str(BLUEPRINT), "--yes")
         print("down:", down.returncode, down.stderr[-500:])
         print("MEASURES", json.dumps(p.measures, sort_keys=True))
+        # Kept beside the state (pytest's tmp dir) for reading after a quiet run.
+        (state_root / "measures.json").write_text(json.dumps(p.measures, indent=2, sort_keys=True) + "\n")
 
 
 def test_up_builds_every_layer_and_verifies(platform: Platform) -> None:
