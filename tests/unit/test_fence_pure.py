@@ -4,7 +4,7 @@ entry that covers every client instance from one address."""
 from __future__ import annotations
 
 from sovplatform.blueprint import load_blueprint
-from sovplatform.operations.fence import blocklist_entries, entry, host_addresses
+from sovplatform.operations.fence import blocklist_entries, entry, host_addresses, still_answering
 from tests.helpers import ROOT
 
 
@@ -29,3 +29,19 @@ def test_blocklist_listing_of_pacific_is_two_arrays_back_to_back() -> None:
     assert blocklist_entries("[][]") == set()
     assert blocklist_entries('[{"addr":"10.0.0.1:0/0"}]\n[{"addr":"10.0.0.0/24"}]') == {"10.0.0.1:0/0", "10.0.0.0/24"}
     assert blocklist_entries("") == set()
+
+
+def test_only_hosts_that_are_gone_may_be_fenced() -> None:
+    site_of = {"dc1-a": "dc1", "dc2-a": "dc2", "dc2-b": "dc2", "dc3-a": "dc3"}
+
+    def host(name: str, running: bool = True, reachable: bool = True) -> dict[str, object]:
+        return {"name": name, "running": running, "reachable": reachable}
+
+    hosts = [host("dc1-a"), host("dc2-a", running=False), host("dc2-b", reachable=False), host("dc3-a")]
+    # Powered off or not answering: gone. Running and answering: refused, unless cut off or fenced.
+    assert still_answering(["dc2-a", "dc2-b"], hosts, set(), site_of, set()) == []
+    assert still_answering(["dc3-a", "dc2-a"], hosts, set(), site_of, set()) == ["dc3-a"]
+    assert still_answering(["dc3-a"], hosts, {"dc3"}, site_of, set()) == []
+    assert still_answering(["dc3-a"], hosts, set(), site_of, {"dc3-a"}) == []
+    # Only the targets are judged: a running host elsewhere is none of fence's business.
+    assert still_answering(["dc2-a"], hosts, set(), site_of, set()) == []

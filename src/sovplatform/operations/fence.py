@@ -102,6 +102,27 @@ def _monitor_outside(ctx: Context, away: list[str]) -> str:
     raise Refused(["fence: no Ceph monitor outside the fenced hosts answers; the blocklist needs a quorum"])
 
 
+def still_answering(
+    targets: list[str],
+    hosts: list[dict[str, Any]],
+    partitioned: set[str],
+    site_of: dict[str, str],
+    already: set[str],
+) -> list[str]:
+    """The targets that are not gone: running, answering, and not in a site cut off. A fenced
+    host may well run again (that is what the fence is for): fencing it again only checks its
+    entries, so it never counts here."""
+    return sorted(
+        str(h["name"])
+        for h in hosts
+        if h["name"] in targets
+        and h["name"] not in already
+        and h["running"]
+        and h["reachable"]
+        and site_of.get(str(h["name"])) not in partitioned
+    )
+
+
 def fence(ctx: Context, host: str | None, site: str | None, dry_run: bool) -> dict[str, Any]:
     plan: dict[str, Any] = ctx.plan.data
     if "ceph" not in deployed_layers(ctx):
@@ -114,19 +135,9 @@ def fence(ctx: Context, host: str | None, site: str | None, dry_run: bool) -> di
         platform = set(ctx.blueprint.host_site())
         if not any(h["running"] for h in status["hosts"] if h["name"] in platform):  # type: ignore[union-attr]
             raise Refused([f"fence: platform {ctx.blueprint.name} is not up (no host running): nothing to fence"])
-        site_of = {h["name"]: h["site"] for h in plan["hosts"]}
-        # A fenced host may well run again (that is what the fence is for): fencing it again
-        # only checks its entries are still there.
+        site_of = {str(h["name"]): str(h["site"]) for h in plan["hosts"]}
         already = fenced_hosts(ctx)
-        alive = [
-            str(h["name"])
-            for h in status["hosts"]  # type: ignore[union-attr]
-            if h["name"] in targets
-            and h["name"] not in already
-            and h["running"]
-            and h["reachable"]
-            and site_of[h["name"]] not in partitioned
-        ]
+        alive = still_answering(targets, status["hosts"], partitioned, site_of, set(already))  # type: ignore[arg-type]
         if alive:
             raise Refused(
                 [
