@@ -23,6 +23,7 @@ from typing import Any
 
 from sovplatform.blueprint import Blueprint
 from sovplatform.checks.ceph import ceph_json
+from sovplatform.checks.model import CheckContext
 from sovplatform.engine.lock import PlatformLock
 from sovplatform.files import write_atomic
 from sovplatform.operations.context import Context
@@ -87,16 +88,15 @@ def blocklist_entries(stdout: str) -> set[str]:
     return found
 
 
-def _blocklisted(ctx: Context, mon: str) -> set[str]:
-    result = check_context(ctx).ssh(mon, "ceph --connect-timeout 10 osd blocklist ls --format json", timeout=40)
+def _blocklisted(cctx: CheckContext, mon: str) -> set[str]:
+    result = cctx.ssh(mon, "ceph --connect-timeout 10 osd blocklist ls --format json", timeout=40)
     if result.returncode != 0:
         raise OperationError([f"fence: listing the blocklist on {mon} failed: {result.stderr.strip()[-200:]}"])
     return blocklist_entries(result.stdout)
 
 
-def _monitor_outside(ctx: Context, away: list[str]) -> str:
-    cctx = check_context(ctx)
-    for mon in ctx.plan.data["quorums"]["ceph_mon"]["members"]:
+def _monitor_outside(cctx: CheckContext, away: list[str]) -> str:
+    for mon in cctx.plan["quorums"]["ceph_mon"]["members"]:
         if mon not in away and ceph_json(cctx, mon, "quorum_status"):
             return str(mon)
     raise Refused(["fence: no Ceph monitor outside the fenced hosts answers; the blocklist needs a quorum"])
@@ -165,10 +165,10 @@ def fence(ctx: Context, host: str | None, site: str | None, dry_run: bool) -> di
         if kubernetes:
             raise Refused(["fence: tainting Kubernetes nodes is not available in this release; fence by hand"])
         ctx.progress.phase("fence")
-        mon = _monitor_outside(ctx, targets)
         cctx = check_context(ctx)
+        mon = _monitor_outside(cctx, targets)
         journal = ctx.journal("fence")
-        listed = _blocklisted(ctx, mon)
+        listed = _blocklisted(cctx, mon)
         for target, addrs in addresses.items():
             if target in already and all(entry(a) in listed for a in addrs):
                 report["steps"].append(f"{target}: already fenced, nothing changed")
@@ -180,7 +180,7 @@ def fence(ctx: Context, host: str | None, site: str | None, dry_run: bool) -> di
                     raise OperationError([f"fence: blocklisting {address} failed: {result.stderr.strip()[-200:]}"])
             journal.record(target, "done", blocklisted=addrs)
             report["steps"].append(f"{target}: Ceph clients from {', '.join(addrs)} blocklisted")
-        listed = _blocklisted(ctx, mon)
+        listed = _blocklisted(cctx, mon)
         missing = [entry(a) for addrs in addresses.values() for a in addrs if entry(a) not in listed]
         if missing:
             raise OperationError([f"fence: the blocklist does not show {', '.join(missing)}"])
@@ -198,8 +198,8 @@ def unfence(ctx: Context, host: str | None, site: str | None) -> dict[str, Any]:
             report["steps"].append("none of these hosts is fenced: nothing to do")
             return report
         ctx.progress.phase("unfence")
-        mon = _monitor_outside(ctx, back)
         cctx = check_context(ctx)
+        mon = _monitor_outside(cctx, back)
         journal = ctx.journal("unfence")
         for target in back:
             for address in fenced[target]:

@@ -22,15 +22,9 @@ def artefacts_of(ctx: Context) -> list[Artefact]:
 
 def build(ctx: Context, out_dir: Path, bundle: Path | None = None) -> MirrorManifest:
     """The mirror `up` serves, built offline from the cache and an optional artefact bundle
-    (the lab runs no layer that needs upstream files). What is missing is only reported here;
-    whether that stops `up` is operations/kube_layer's call."""
-    manifest = _build(ctx, out_dir, fetch=None, bundle=bundle)
-    if manifest.missing:
-        ctx.progress.update(
-            f"mirror: {len(manifest.missing)} artefacts of the Kubernetes layer not available offline "
-            "(`sovplatform mirror build` lists them)"
-        )
-    return manifest
+    (the lab runs no layer that needs upstream files). What is missing is in the manifest;
+    what that means for `up` is operations/kube_layer's call, and `up` says it."""
+    return _build(ctx, out_dir, fetch=None, bundle=bundle)
 
 
 def build_report(ctx: Context, out_dir: Path, *, online: bool = True, bundle: Path | None = None) -> MirrorManifest:
