@@ -1,0 +1,61 @@
+"""`sovplatform artefacts build`: every artefact of the blueprint's Kubernetes release built
+from pinned source into the user's cache, with SBOMs, the images pushed into the store's
+registry; the report lists name, version, digest, licences and build time of each."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from sovplatform.mirror.errors import MirrorError
+from sovplatform.operations.context import Context
+from sovplatform.operations.errors import OperationError, Refused
+from sovplatform.plan.source_catalog import STACKS, stack
+from sovplatform.supply import build as supply_build
+from sovplatform.supply import sbom
+from sovplatform.supply.store import Store
+
+
+def store_of(ctx: Context) -> Store:
+    return Store(ctx.cache / "supply")
+
+
+def build(ctx: Context, only: set[str] | None = None) -> dict[str, Any]:
+    version = ctx.blueprint.versions.kubernetes
+    chosen = stack(version)
+    if chosen is None:
+        raise Refused(
+            [f"versions.kubernetes: {version} is not in the artefact catalogue (known: {', '.join(sorted(STACKS))})"]
+        )
+    started = time.monotonic()
+    try:
+        result = supply_build.build(chosen, store_of(ctx), ctx.progress.update, only=only)
+    except MirrorError as exc:
+        raise OperationError(list(exc.problems)) from None
+    rows: list[dict[str, Any]] = []
+    for b in result.programs:
+        rows.append(
+            {
+                "kind": "program",
+                "name": b.name,
+                "component": b.component,
+                "version": b.version,
+                "sha256": b.sha256,
+                "size": b.size,
+                "licence": b.licence,
+                "licences": sbom.licences(b.sbom) if b.sbom else {},
+                "sbom": str(b.sbom) if b.sbom else None,
+                "path": str(b.path),
+            }
+        )
+    for i in result.images:
+        rows.append(
+            {"kind": "image", "name": i.name, "ref": i.ref, "version": i.ref.rsplit(":", 1)[1], "digest": i.digest}
+        )
+    return {
+        "kubernetes": version,
+        "artefacts": rows,
+        "seconds": result.seconds,
+        "total_seconds": round(time.monotonic() - started, 1),
+        "store": str(store_of(ctx).root),
+    }

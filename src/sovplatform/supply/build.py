@@ -1,0 +1,123 @@
+"""Building a stack's artefacts from source into the store: tools first (SBOM generator, image
+assembler, registry), then each component, then the images, pushed into the store's registry."""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sovplatform.mirror import tools
+from sovplatform.mirror.errors import MirrorError
+from sovplatform.plan.source_catalog import TOOLS, Component, Stack
+from sovplatform.supply import gobuild, images, registry
+from sovplatform.supply.store import REPO_ROOT, Store
+
+Progress = Callable[[str], None]
+
+
+@dataclass
+class Result:
+    programs: list[gobuild.Built] = field(default_factory=list)
+    images: list[images.BuiltImage] = field(default_factory=list)
+    seconds: dict[str, float] = field(default_factory=dict)  # per component/image: time spent here
+
+    def program(self, name: str) -> gobuild.Built:
+        for b in self.programs:
+            if b.name == name:
+                return b
+        raise KeyError(name)
+
+
+@contextlib.contextmanager
+def locked(store: Store, say: Progress) -> Iterator[None]:
+    """One build per store at a time (they share the Go caches and the registry tree)."""
+    store.lock.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(store.lock, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            say(f"waiting for another build using {store.root}")
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def tool(name: str, store: Store, say: Progress, repo: Path = REPO_ROOT) -> Path:
+    """A controller tool's binary, built on first use."""
+    component = TOOLS[name]
+    cdx = None if name == "cyclonedx-gomod" else tool("cyclonedx-gomod", store, say, repo)
+    return gobuild.ensure_component(component, store, say, cyclonedx=cdx, repo=repo)[0].path
+
+
+def components(wanted: list[Component], store: Store, say: Progress, result: Result, repo: Path = REPO_ROOT) -> None:
+    cdx = tool("cyclonedx-gomod", store, say, repo)
+    for c in wanted:
+        started = time.monotonic()
+        result.programs += gobuild.ensure_component(c, store, say, cyclonedx=cdx, repo=repo)
+        result.seconds[f"{c.name} {c.version}"] = round(time.monotonic() - started, 1)
+
+
+def _tag_digest(store: Store, ref: str) -> str:
+    repo_path, tag = ref.split("/", 1)[1].rsplit(":", 1)
+    link = store.registry / "docker/registry/v2/repositories" / repo_path / "_manifests/tags" / tag / "current/link"
+    try:
+        return link.read_text().strip()
+    except OSError:
+        return ""
+
+
+def build(stack: Stack, store: Store, say: Progress, *, only: set[str] | None = None, repo: Path = REPO_ROOT) -> Result:
+    """Build (or find in the store) every component of the stack, or those named in ``only``
+    (component or program names), and every image whose programs were built."""
+    result = Result()
+    with locked(store, say):
+        wanted = [
+            c for c in stack.components() if only is None or c.name in only or any(p.name in only for p in c.programs)
+        ]
+        if only is not None:
+            unknown = (
+                only
+                - {c.name for c in stack.components()}
+                - {p.name for c in stack.components() for p in c.programs}
+                - {r.name for r in stack.images()}
+            )
+            if unknown:
+                raise MirrorError(
+                    [
+                        f"--only {n}: not a component, program or image of Kubernetes {stack.kubernetes}"
+                        for n in sorted(unknown)
+                    ]
+                )
+            # An image asked for by name brings the programs it is made of.
+            for r in stack.images():
+                if r.name in only:
+                    names = {p for p, _ in r.programs}
+                    wanted += [
+                        c for c in stack.components() if c not in wanted and names & {p.name for p in c.programs}
+                    ]
+        components(wanted, store, say, result, repo)
+        recipes = [r for r in stack.images() if only is None or r.name in only]
+        if not recipes:
+            return result
+        ocibuild = tool("ocibuild", store, say, repo)
+        by_name = {b.name: b.path for b in result.programs}
+        for r in recipes:
+            started = time.monotonic()
+            result.images.append(images.ensure_image(r, by_name, store, ocibuild, say))
+            result.seconds[f"image {r.name}"] = round(time.monotonic() - started, 1)
+        stale = [i for i in result.images if _tag_digest(store, i.ref) != i.digest]
+        if stale:
+            binary = tool("registry", store, say, repo)
+            say(f"registry: pushing {len(stale)} image(s) into {store.registry}")
+            with registry.private(binary, store.registry, store.root / "registry-run") as addr:
+                for i in stale:
+                    target = f"{addr}/{i.ref.split('/', 1)[1]}"
+                    tools.run([str(ocibuild), "push", str(i.layout), target], f"push {i.ref}")
+    return result
