@@ -14,16 +14,30 @@ from sovplatform.operations.kube_layer import NOT_DEPLOYABLE, availability, refu
 from sovplatform.plan.build import build_plan
 from tests.helpers import dump, lab_dict
 
-KUBEADM = MissingArtefact("file", "kubeadm", "1.33.8", "https://dl.k8s.io/kubeadm", "not in the cache or bundle")
-IMAGE = MissingArtefact("image", "kubevirt-operator", "v1.6.0", "quay.io/kubevirt/virt-operator:v1.6.0", "no registry")
+KUBEADM = MissingArtefact(
+    "build", "kubeadm", "1.36.3", "go:k8s.io/kubernetes@v1.36.3#k8s.io/kubernetes/cmd/kubeadm", "not built yet"
+)
+IMAGE = MissingArtefact("image", "pause", "3.10.2", "built:registry.k8s.io/pause:3.10.2", "not built yet")
+# Upstream add-ons are counted apart: they do not make Kubernetes itself unavailable.
+ADDON = MissingArtefact("image", "kubevirt-operator", "v1.6.0", "quay.io/kubevirt/virt-operator:v1.6.0", "upstream")
 # A missing Debian package is the mirror's own failure, never a reason to leave Kubernetes out.
 DEB = MissingArtefact("deb", "jq", "", "debian:bookworm", "unknown package")
 
 
-def test_only_files_and_images_count_as_the_layers_artefacts() -> None:
-    avail = availability(False, [KUBEADM, DEB, IMAGE])
+def test_only_built_programs_and_images_count_as_the_layers_artefacts() -> None:
+    avail = availability(False, [KUBEADM, DEB, IMAGE, ADDON])
     assert avail.missing == (KUBEADM, IMAGE)
+    assert avail.addons_missing == (ADDON,)
     assert avail.reason.startswith("not available: artefacts missing (2;")
+
+
+def test_built_layer_with_addons_missing_says_both() -> None:
+    avail = availability(False, [ADDON])
+    assert avail.missing == ()
+    assert avail.reason == (
+        "not deployed: every Kubernetes artefact is built; add-ons still missing (1); set kubernetes.enabled in the blueprint"
+    )
+    assert avail.to_dict()["addons_missing"] == [ADDON.line()]
 
 
 def test_left_out_layer_is_reported_not_refused() -> None:
@@ -38,23 +52,33 @@ def test_enabled_layer_without_artefacts_refuses_one_line_each() -> None:
     refused = refusal(availability(True, [KUBEADM, IMAGE]))
     assert refused is not None and refused.code == EXIT_REFUSED
     assert refused.problems == [f"kubernetes.enabled: {KUBEADM.line()}", f"kubernetes.enabled: {IMAGE.line()}"]
-    assert "--bundle" in refused.hint
+    assert "sovplatform artefacts build" in refused.hint
 
 
 def test_enabled_layer_with_every_artefact_is_refused_as_not_deployable_here() -> None:
     refused = refusal(availability(True, []))
     assert refused is not None and refused.problems == [NOT_DEPLOYABLE]
-    assert availability(False, []).reason.startswith("not deployed: every artefact is present")
+    assert availability(False, []).reason.startswith("not deployed: every Kubernetes artefact is built")
 
 
 def test_lab_plan_lacks_artefacts_only_of_this_layer() -> None:
     """The plan lists the layer's files and images; an offline build without a bundle misses
     every one of them and nothing else (what the lab reports as "artefacts missing")."""
     plan = build_plan(validate_text(dump(lab_dict())))
-    remote = [a for a in plan.data["artefacts"] if a["kind"] in ("file", "image")]
-    missing = [MissingArtefact(a["kind"], a["name"], a["version"], a["source"], "offline") for a in remote]
-    assert {a["name"] for a in remote} >= {"kubeadm", "kubelet", "kubectl", "containerd", "runc", "crictl"}
-    assert len(availability(False, missing).missing) == len(remote)
+    layer = [a for a in plan.data["artefacts"] if a["kind"] in ("build", "file", "image")]
+    missing = [MissingArtefact(a["kind"], a["name"], a["version"], a["source"], "offline") for a in layer]
+    built = {a["name"] for a in layer if a["kind"] == "build"}
+    assert built >= {"kubeadm", "kubelet", "kubectl", "containerd", "runc", "crictl", "bridge", "host-local"}
+    avail = availability(False, missing)
+    assert len(avail.missing) + len(avail.addons_missing) == len(layer)
+    assert {m.name for m in avail.missing} == built | {
+        "kube-apiserver",
+        "kube-controller-manager",
+        "kube-scheduler",
+        "kube-proxy",
+        "coredns",
+        "pause",
+    }
 
 
 @pytest.mark.parametrize(

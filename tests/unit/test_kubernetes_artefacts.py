@@ -25,14 +25,21 @@ def _plan_artefacts() -> list[Artefact]:
     return [Artefact(**{**a, "roles": tuple(a["roles"])}) for a in plan.data["artefacts"]]
 
 
-def test_plan_pins_the_kubernetes_binaries_with_upstream_checksums() -> None:
-    by_name = {a.name: a for a in _plan_artefacts() if a.kind == "file"}
-    for name in ("kubeadm", "kubelet", "kubectl", "containerd", "runc", "cni-plugins", "crictl", "calico"):
-        assert by_name[name].sha256 and len(by_name[name].sha256) == 64, name
-    assert by_name["kubeadm"].source == "https://dl.k8s.io/release/v1.33.8/bin/linux/amd64/kubeadm"
+def test_plan_builds_kubernetes_from_source_and_pins_the_addon_files() -> None:
+    artefacts = _plan_artefacts()
+    built = {a.name: a for a in artefacts if a.kind == "build"}
+    for name in ("kubeadm", "kubelet", "kubectl", "containerd", "runc", "bridge", "crictl"):
+        assert built[name].sha256 is None and built[name].source.startswith("go:"), name
+    assert built["kubeadm"].source == "go:k8s.io/kubernetes@v1.36.3#k8s.io/kubernetes/cmd/kubeadm"
+    images = {a.name: a for a in artefacts if a.kind == "image"}
+    assert images["kube-apiserver"].source == "built:registry.k8s.io/kube-apiserver:v1.36.3"
+    assert images["pause"].source == "built:registry.k8s.io/pause:3.10.2"
+    files = {a.name: a for a in artefacts if a.kind == "file"}
+    assert files["calico"].sha256 and len(files["calico"].sha256) == 64
     for name in ("ceph-csi", "kubevirt-operator", "kubevirt-cr", "cdi-operator", "cdi-cr", "metrics-server"):
-        assert by_name[name].sha256 is None and by_name[name].note, name
-    assert check_inputs(_plan_artefacts()) == []
+        assert files[name].sha256 is None and files[name].note, name
+    assert not {"kubeadm", "kubelet", "containerd"} & set(files)
+    assert check_inputs(artefacts) == []
 
 
 def _file(name: str = "kubeadm", sha: str | None = DIGEST, note: str = "") -> Artefact:

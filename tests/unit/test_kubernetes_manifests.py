@@ -27,7 +27,7 @@ from sovplatform.plan.kube_files import documents, network_problems
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMAS = ROOT / "tests/data/schemas"
 BLUEPRINTS = ["lab-3dc", "odc-reference"]
-K8S_SCHEMA_VERSION = "1.33.0"  # kubernetes-validate names schemas by minor release
+K8S_SCHEMA_VERSION = "1.36.0"  # kubernetes-validate names schemas by minor release
 CORE_GROUPS = (
     "v1",
     "apps/v1",

@@ -437,6 +437,16 @@ def rule_versions(bp: Blueprint) -> list[Problem]:
                 f"(known: {', '.join(sorted(KUBERNETES_STACK))})",
             )
         )
+    built = KUBERNETES_STACK.get(bp.versions.kubernetes)
+    # The runtime is built with its Kubernetes release; a different pin would never reach a host.
+    if built is not None and bp.versions.containerd != built.containerd:
+        out.append(
+            Problem(
+                "versions.containerd",
+                f"{bp.versions.containerd} is not the containerd built with Kubernetes {built.kubernetes} "
+                f"(the artefact catalogue pairs it with {built.containerd})",
+            )
+        )
     return out
 
 

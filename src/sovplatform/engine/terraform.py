@@ -6,7 +6,9 @@ state (and .terraform) live with the platform, never in the source tree.
 
 from __future__ import annotations
 
+import os
 import shutil
+import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -28,6 +30,10 @@ class TerraformError(Exception):
 
 
 def find_binary() -> str:
+    # scripts/install links the OpenTofu built from pinned source beside the venv's python.
+    local = Path(sys.executable).parent / "tofu"
+    if local.is_file() and os.access(local, os.X_OK):
+        return str(local)
     for name in BINARIES:
         path = shutil.which(name)
         if path:

@@ -21,7 +21,9 @@ from sovplatform.mirror import binaries, debs, layout, remote, repo, tools
 from sovplatform.mirror.errors import MirrorError
 from sovplatform.mirror.manifest import DebFile, MirrorManifest, MissingArtefact, ResolvedArtefact, render_sums
 from sovplatform.mirror.signing import MirrorKey
-from sovplatform.plan.artefacts import Artefact
+from sovplatform.plan.artefacts import BUILT_PREFIXES, Artefact
+from sovplatform.supply import locate as supply_locate
+from sovplatform.supply.store import Store
 
 Progress = Callable[[str], None]
 
@@ -58,8 +60,11 @@ def check_inputs(artefacts: Iterable[Artefact]) -> list[str]:
     """Problems visible without any download, all reported at once before anything is fetched."""
     problems: list[str] = []
     for a in artefacts:
-        if a.kind not in ("deb", "binary", "file", "image"):
+        if a.kind not in ("deb", "binary", "file", "build", "image"):
             problems.append(f"{a.kind} {a.name}: unknown artefact kind {a.kind!r}")
+        elif a.kind == "build" or (a.kind == "image" and a.source.startswith("built:")):
+            if not a.source.startswith(BUILT_PREFIXES):
+                problems.append(f"build {a.name} {a.version}: source must say what it is built from (go:/c:)")
         elif a.kind in ("file", "image"):
             problems.extend(remote.check_source(a))
         elif a.kind == "binary":
@@ -104,6 +109,7 @@ def build_mirror(
     refresh: bool = False,
     fetch: remote.Fetch | None = remote.https_fetch,
     bundle: Path | None = None,
+    store: Store | None = None,
 ) -> MirrorManifest:
     """Build the mirror for ``artefacts`` at ``out_dir``; raise MirrorError on any problem,
     in which case out_dir is left as it was.
@@ -114,12 +120,18 @@ def build_mirror(
     Upstream files (kind "file") and images cannot always be had: those are not problems but
     ``manifest.missing``, one entry each with the source it would need, and everything else is
     still published. ``fetch`` None builds offline (cache and ``bundle`` only).
+
+    Programs and images built from source come from ``store`` (never built here: `sovplatform
+    artefacts build` does that); what the store lacks is listed as missing like the rest.
     """
     say = progress or _quiet
     cache = layout.CacheLayout(cache_dir or layout.default_cache_dir())
     deb_items = sorted(a for a in artefacts if a.kind == "deb")
     bin_items = sorted(a for a in artefacts if a.kind == "binary")
-    remote_items = sorted(a for a in artefacts if a.kind in ("file", "image"))
+    built_items = sorted(
+        a for a in artefacts if a.kind == "build" or (a.kind == "image" and a.source.startswith("built:"))
+    )
+    remote_items = sorted(a for a in artefacts if a.kind in ("file", "image") and a not in built_items)
     problems = check_inputs(artefacts)
     if problems:
         raise MirrorError(problems)
@@ -154,6 +166,9 @@ def build_mirror(
             bundle=bundle,
         )
 
+        found = supply_locate.locate(built_items, store or Store()) if built_items else supply_locate.Found()
+        missing = [*missing, *found.missing]
+
         stage = _stage_dir(out_dir)
         key = MirrorKey(cache.gnupg)
         try:
@@ -170,6 +185,8 @@ def build_mirror(
                 key,
                 say,
                 missing,
+                found,
+                store or Store(),
             )
             _swap_in(stage, out_dir)
         except BaseException:
@@ -194,6 +211,8 @@ def _assemble(
     key: MirrorKey,
     say: Progress,
     missing: list[MissingArtefact],
+    found: supply_locate.Found,
+    store: Store,
 ) -> MirrorManifest:
     repo_dir = stage / layout.REPO_DIR
     pool = repo_dir / layout.POOL_DIR
@@ -262,6 +281,8 @@ def _assemble(
     if file_sums:
         (stage / layout.FILES_DIR / layout.SUMS).write_text(render_sums(file_sums))
 
+    resolved += _link_built(stage, found, store, say)
+
     manifest = MirrorManifest(
         suite=suite,
         artefacts=tuple(resolved),
@@ -272,3 +293,33 @@ def _assemble(
     )
     (stage / layout.MANIFEST).write_text(manifest.to_json())
     return manifest
+
+
+def _link_built(stage: Path, found: supply_locate.Found, store: Store, say: Progress) -> list[ResolvedArtefact]:
+    """Programs built from source beside their SBOMs, and the registry tree with the images."""
+    out: list[ResolvedArtefact] = []
+    sums: list[tuple[str, str]] = []
+    for a, b in sorted(found.programs.items()):
+        rel = layout.binary_path(a.name, a.version)
+        binaries.link_or_copy(b.path, stage / rel)
+        (stage / rel).parent.joinpath(layout.SUMS).write_text(render_sums([(a.name, b.sha256)]))
+        if b.sbom is not None:
+            binaries.link_or_copy(b.sbom, stage / f"{rel}{layout.SBOM_SUFFIX}")
+        sums.append((rel.removeprefix(f"{layout.BINARIES_DIR}/"), b.sha256))
+        out.append(ResolvedArtefact("build", a.name, a.version, a.version, rel, b.sha256, b.size, a.roles, a.source))
+    if sums:
+        sums_file = stage / layout.BINARIES_DIR / layout.SUMS
+        earlier = sums_file.read_text() if sums_file.exists() else ""
+        sums_file.write_text(earlier + render_sums(sums))
+    if found.images:
+        say(f"registry: linking {len(found.images)} built images")
+        shutil.copytree(store.registry, stage / layout.REGISTRY_DIR, copy_function=os.link)
+        for a, digest in sorted(found.images.items()):
+            ref = a.source.removeprefix("built:")
+            rel = f"{layout.REGISTRY_DIR}:{ref}"
+            out.append(
+                ResolvedArtefact(
+                    "image", a.name, a.version, a.version, rel, digest.removeprefix("sha256:"), 0, a.roles, a.source
+                )
+            )
+    return out

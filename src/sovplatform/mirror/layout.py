@@ -20,6 +20,8 @@ MANIFEST = "manifest.json"
 KEYRING = "mirror-keyring.gpg"  # binary OpenPGP key, for apt's signed-by
 KEY_ASC = "mirror-key.asc"  # same key, armoured, for humans
 SUMS = "SHA256SUMS"
+SBOM_SUFFIX = ".cdx.json"  # CycloneDX SBOM beside every program built from source
+REGISTRY_DIR = "registry"  # the OCI registry's storage tree (CNCF distribution layout)
 
 
 def default_cache_dir() -> Path:

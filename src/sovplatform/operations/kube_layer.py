@@ -1,10 +1,11 @@
 """Whether the Kubernetes + KubeVirt layer can be deployed, and what `up` and `verify` say about it.
 
-Its binaries and images come from an artefact bundle (`up --bundle`, `mirror build --bundle`):
-upstream's download servers and registries are out of reach of an air-gapped site. Without
-them the layer is reported as not available with the count of what is missing, in `up`'s
-output and in every `verify` report, never silently left out. A blueprint that enables the
-layer makes `up` stop before it touches a host.
+Kubernetes, its runtime and kubeadm's images are built from pinned source (`sovplatform
+artefacts build`); the add-ons (Calico, ceph-csi, metrics, logs, KubeVirt, CDI) still come from
+upstream through an artefact bundle (`up --bundle`). Without its built artefacts the layer is
+reported as not available with the count of what is missing, in `up`'s output and in every
+`verify` report, never silently left out; the add-ons still missing are counted apart. A
+blueprint that enables the layer makes `up` stop before it touches a host.
 """
 
 from __future__ import annotations
@@ -16,12 +17,20 @@ from typing import Any
 from sovplatform.mirror.manifest import MirrorManifest, MissingArtefact
 from sovplatform.operations.context import Context
 from sovplatform.operations.errors import Refused
+from sovplatform.plan.artefacts import BUILT_PREFIXES
 from sovplatform.plan.kube_catalog import KUBERNETES_STACK
 
 LAYER = "kubernetes"
-# Every file and image of the artefact list belongs to this layer (plan/kube_catalog.py); the
-# other layers need only Debian packages and checked binaries, which a mirror build never skips.
-KINDS = ("file", "image")
+# Every built program, file and image of the artefact list belongs to this layer; the other
+# layers need only Debian packages and checked binaries, which a mirror build never skips.
+KINDS = ("build", "file", "image")
+
+
+def is_core(m: MissingArtefact) -> bool:
+    """Built from source (Kubernetes itself) rather than an upstream add-on."""
+    return m.source.startswith(BUILT_PREFIXES)
+
+
 NOT_DEPLOYABLE = (
     "kubernetes: every artefact is present, but `up` does not deploy this layer in this release "
     "(the controller does not yet ship the cluster's CA keys, KMS token and join credentials); "
@@ -36,6 +45,7 @@ class Availability:
     enabled: bool
     missing: tuple[MissingArtefact, ...] = field(default=())
     unknown: str = ""  # why the artefacts could not be looked at, or not even be listed
+    addons_missing: tuple[MissingArtefact, ...] = field(default=())  # upstream add-ons, apart
 
     @property
     def reason(self) -> str:
@@ -43,9 +53,10 @@ class Availability:
             return f"not available: {self.unknown}"
         if self.missing:
             return f"not available: artefacts missing ({len(self.missing)}; `sovplatform mirror build` lists them)"
+        addons = f"; add-ons still missing ({len(self.addons_missing)})" if self.addons_missing else ""
         if not self.enabled:
-            return "not deployed: every artefact is present; set kubernetes.enabled in the blueprint"
-        return "enabled, every artefact is present"
+            return f"not deployed: every Kubernetes artefact is built{addons}; set kubernetes.enabled in the blueprint"
+        return f"enabled, every Kubernetes artefact is built{addons}"
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -53,6 +64,7 @@ class Availability:
             "enabled": self.enabled,
             "reason": self.reason,
             "missing": [m.line() for m in self.missing],
+            "addons_missing": [m.line() for m in self.addons_missing],
         }
 
 
@@ -63,7 +75,10 @@ def availability(enabled: bool, missing: Iterable[MissingArtefact], kubernetes: 
         known = ", ".join(sorted(KUBERNETES_STACK))
         why = f"versions.kubernetes {kubernetes} is not in the artefact catalogue (known: {known})"
         return Availability(enabled, unknown=why)
-    return Availability(enabled, tuple(sorted(m for m in missing if m.kind in KINDS)))
+    layer = sorted(m for m in missing if m.kind in KINDS)
+    return Availability(
+        enabled, tuple(m for m in layer if is_core(m)), addons_missing=tuple(m for m in layer if not is_core(m))
+    )
 
 
 def refusal(avail: Availability) -> Refused | None:
@@ -75,8 +90,8 @@ def refusal(avail: Availability) -> Refused | None:
     if avail.missing:
         return Refused(
             [f"kubernetes.enabled: {m.line()}" for m in avail.missing],
-            hint="files come from `up --bundle DIR`; images must be preloaded into the site's registry "
-            "(docs/kubernetes.md); or set kubernetes.enabled: false to bring the platform up without the layer",
+            hint="build them with `sovplatform artefacts build BLUEPRINT` (docs/supply-chain.md); "
+            "or set kubernetes.enabled: false to bring the platform up without the layer",
         )
     return Refused([NOT_DEPLOYABLE])
 

@@ -12,8 +12,12 @@ from sovplatform.mirror.remote import Fetch, https_fetch
 from sovplatform.operations.context import Context
 from sovplatform.operations.errors import OperationError, Refused
 from sovplatform.plan.artefacts import Artefact
+from sovplatform.supply import registry
+from sovplatform.supply.locate import registry_binary
+from sovplatform.supply.store import Store
 
 MIRROR_PORT = 8080
+REGISTRY_PORT = 5000
 
 
 def artefacts_of(ctx: Context) -> list[Artefact]:
@@ -44,10 +48,38 @@ def _build(ctx: Context, out_dir: Path, *, fetch: Fetch | None, bundle: Path | N
         raise Refused([f"--bundle: {bundle} is not a directory"])
     try:
         return build_mirror(
-            artefacts_of(ctx), out_dir, ctx.cache / "mirror", ctx.progress.update, fetch=fetch, bundle=bundle
+            artefacts_of(ctx),
+            out_dir,
+            ctx.cache / "mirror",
+            ctx.progress.update,
+            fetch=fetch,
+            bundle=bundle,
+            store=Store(ctx.cache / "supply"),
         )
     except MirrorError as exc:
         raise OperationError([f"mirror: {p}" for p in exc.problems]) from None
+
+
+def ensure_registry(ctx: Context, bind: str) -> str | None:
+    """Serve the mirror's registry tree read-only on bind:REGISTRY_PORT when the mirror has one
+    (images were built); idempotent. Returns host:port, or None when there is nothing to serve."""
+    tree = ctx.state / "mirror" / "registry"
+    run_dir = ctx.state / "registry-server"
+    if not tree.is_dir():
+        registry.stop(run_dir)
+        return None
+    binary = registry_binary(Store(ctx.cache / "supply"))
+    if binary is None:
+        raise OperationError(
+            [
+                "registry: the mirror holds images but the registry program is not built; "
+                "run `sovplatform artefacts build BLUEPRINT`"
+            ]
+        )
+    try:
+        return registry.serve(binary, tree, bind, REGISTRY_PORT, run_dir)
+    except MirrorError as exc:
+        raise OperationError([f"registry: {p}" for p in exc.problems]) from None
 
 
 def ensure(ctx: Context, bind: str) -> str:
@@ -68,3 +100,4 @@ def ensure(ctx: Context, bind: str) -> str:
 
 def stop(ctx: Context) -> None:
     serve.stop(ctx.state / "mirror-server")
+    registry.stop(ctx.state / "registry-server")

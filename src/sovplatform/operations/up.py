@@ -146,7 +146,8 @@ def up(ctx: Context, converge: bool = True, until: str = LAYER_ORDER[-1], bundle
 
         t = step("mirror-serve")
         url = mirror_service.ensure(ctx, lab.controller_address)
-        done("mirror-serve", t, url=url)
+        registry_addr = mirror_service.ensure_registry(ctx, lab.controller_address)
+        done("mirror-serve", t, url=url, registry=registry_addr or "")
 
         platform_hosts = [h for h in hosts if h["name"] in ctx.blueprint.host_site()]
         inventory = write_inventory(ctx.plan, hosts, ctx.state)

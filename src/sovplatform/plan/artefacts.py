@@ -7,6 +7,11 @@ from typing import Any, Literal
 
 from sovplatform.plan.catalog import BINARIES, DEB_BY_ROLE, DEB_COMMON, DEB_VERSION_KEYS
 from sovplatform.plan.kube_catalog import IMAGES_NOT_MIRRORED, images, remote_files
+from sovplatform.plan.source_catalog import stack
+
+# Sources of what is built from pinned source (never fetched): a Go package or C file at a
+# module version, or an image assembled from those programs.
+BUILT_PREFIXES = ("go:", "c:", "built:")
 
 
 @dataclass(frozen=True, order=True)
@@ -18,10 +23,14 @@ class Artefact:
     candidate. binary: ``source`` says where it comes from, ``sha256`` pins the file itself.
     file: ``source`` is the upstream https URL; ``sha256`` pins the file, or is None with
     ``note`` saying why (the mirror then reports it missing, never publishes it unchecked).
-    image: ``source`` is the image reference; the mirror has no registry, so it is reported.
+    build: a program built from pinned source; ``source`` is ``go:<module>@<version>#<package>``
+    (or ``c:`` for the pause binary); its digest is the reproducible build's, in the manifest.
+    image: ``source`` is ``built:<reference>`` for an image assembled from built programs and
+    served by the mirror's registry, else the upstream reference of an add-on image, reported
+    as missing.
     """
 
-    kind: Literal["deb", "binary", "file", "image"]
+    kind: Literal["deb", "binary", "file", "build", "image"]
     name: str
     version: str
     source: str
@@ -70,6 +79,19 @@ def artefact_list(roles_in_use: set[str], versions: dict[str, str], debian: str)
                 roles=roles,
             )
         )
+    chosen = stack(versions.get("kubernetes", ""))
+    if chosen is not None:
+        for c in chosen.components():
+            for p in c.programs:
+                roles = tuple(r for r in p.roles if r in roles_in_use)
+                # etcd is still Debian's package on the hosts; its source build waits for the role.
+                if roles and c.name not in ("etcd", "etcdctl"):
+                    source = f"{c.language}:{c.module}@{c.pinned}#{p.package}"
+                    out.append(Artefact("build", p.name, c.version, source, None, roles))
+        for r in chosen.images():
+            roles = tuple(x for x in r.roles if x in roles_in_use)
+            if roles:
+                out.append(Artefact("image", r.name, r.version, f"built:{r.ref}", None, roles))
     for f in remote_files(versions):
         roles = tuple(r for r in f.roles if r in roles_in_use)
         if roles:

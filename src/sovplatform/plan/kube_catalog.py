@@ -1,11 +1,10 @@
-"""Pinned artefacts of the Kubernetes layer: files fetched from their upstream release pages,
-and the container images the layer runs.
+"""Upstream artefacts of the Kubernetes layer's add-ons: files fetched from their release pages,
+and the container images they run. Kubernetes itself, the runtime, CNI plugins, crictl, CoreDNS
+and pause are built from pinned source instead (plan/source_catalog.py).
 
 Every sha256 below is the one upstream publishes for that file, as recorded in Kubespray's
 checksum list (kubernetes-sigs/kubespray, roles/kubespray_defaults/vars/main/checksums.yml at
-commit 005bdce7f1867958838a2d0bb4f7e67893d98f64), which copies them from the projects' own
-release checksum files (dl.k8s.io/<version>/bin/linux/amd64/<binary>.sha256, the containerd,
-runc, CNI and cri-tools release assets). Where no published checksum could be found, sha256 is
+commit 005bdce7f1867958838a2d0bb4f7e67893d98f64). Where no published checksum could be found, sha256 is
 None and ``note`` says why: `sovplatform mirror build` then reports the file as missing instead
 of publishing it unchecked. Never fill one in without downloading the file from upstream.
 
@@ -16,10 +15,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sovplatform.plan.source_catalog import CONTROL, NODE_ROLES, STACKS, stack
+
 NO_PUBLISHED_SUM = "upstream publishes no sha256 for this file; pin one after a reviewed download"
-IMAGES_NOT_MIRRORED = (
-    "container image: the mirror carries no OCI registry yet; preload it into the site's registry by digest"
-)
+IMAGES_NOT_MIRRORED = "upstream add-on image, not built from source yet; preload it into the site's registry by digest"
+
+
+# Kubernetes releases the catalogue can build, with their companion versions.
+KUBERNETES_STACK = STACKS
 
 
 @dataclass(frozen=True)
@@ -39,45 +42,9 @@ class Image:
     roles: tuple[str, ...]
 
 
-# Companion versions that go with a Kubernetes minor release (runtime, CNI, tools). They are not
-# blueprint inputs: changing Kubernetes picks the set tested with it.
-KUBERNETES_STACK: dict[str, dict[str, str]] = {
-    "1.33.8": {"runc": "1.3.4", "cni_plugins": "1.7.1", "crictl": "1.33.0", "calico": "3.30.6"},
-}
-
-NODE_ROLES = ("compute", "control")
-CONTROL = ("control",)
-
-
-def _k8s(version: str) -> list[RemoteFile]:
-    base = f"https://dl.k8s.io/release/v{version}/bin/linux/amd64"
-    sums = K8S_SUMS.get(version, {})
-    return [
-        RemoteFile(
-            name,
-            version,
-            f"{base}/{name}",
-            sums.get(name),
-            roles,
-            "" if sums.get(name) else NO_PUBLISHED_SUM,
-        )
-        for name, roles in (("kubeadm", NODE_ROLES), ("kubelet", NODE_ROLES), ("kubectl", NODE_ROLES))
-    ]
-
-
-K8S_SUMS: dict[str, dict[str, str]] = {
-    "1.33.8": {
-        "kubeadm": "8259af514dc3655e8abec1a69b637f31cce2ecb940a80ae4a268e5287890f009",
-        "kubelet": "1caa69c5328cfa774218f75f0621a6f10a1b97e095af85015f468aeb8fdf956a",
-        "kubectl": "7f9c3faab7c9f9cc3f318d49eb88efc60eb3b3a7ce9eee5feb39b1280e108a29",
-    },
-}
-
-CONTAINERD_SUMS = {"1.7.24": "c42230baff057c606cd4eb9b71007fb8e2e55e951ad901f0ae0d96bc55ccf85e"}
-RUNC_SUMS = {"1.3.4": "5966ca40b6187b30e33bfc299c5f1fe72e8c1aa01cf3fefdadf391668f47f103"}
-CNI_SUMS = {"1.7.1": "1a28a0506bfe5bcdc981caf1a49eeab7e72da8321f1119b7be85f22621013098"}
-CRICTL_SUMS = {"1.33.0": "8307399e714626e69d1213a4cd18c8dec3d0201ecdac009b1802115df8973f0f"}
-# The Calico source archive (Kubespray's calico_crds); its manifests/calico-vxlan.yaml is applied.
+# Add-ons the layer runs on top of kubeadm's cluster. Their files and images are still fetched
+# from upstream (not built here yet), so an air-gapped site supplies them in a bundle.
+CALICO_VERSION = "3.30.6"
 CALICO_SUMS = {"3.30.6": "b0eb83f6d70afac27e8830f22642cd12b0692e4d1a1b5060caa9231a951e736a"}
 
 # The KMS v2 plugin that speaks to OpenBao's transit engine (its API is Vault's).
@@ -86,63 +53,24 @@ METRICS_SERVER_VERSION = "0.8.0"
 FLUENT_BIT_VERSION = "4.0.3"
 
 
-def _pinned(table: dict[str, str], version: str) -> tuple[str | None, str]:
-    digest = table.get(version)
-    return digest, "" if digest else NO_PUBLISHED_SUM
-
-
 def remote_files(versions: dict[str, str]) -> list[RemoteFile]:
-    """Every file the Kubernetes layer needs for these blueprint versions (empty when the
-    blueprint pins a Kubernetes release this catalogue does not know)."""
-    k8s = versions.get("kubernetes", "")
-    stack = KUBERNETES_STACK.get(k8s)
-    if stack is None:
+    """Upstream files of the layer's add-ons (the Kubernetes binaries and runtime themselves are
+    built from source: plan/source_catalog.py). Empty for an uncatalogued Kubernetes release."""
+    if stack(versions.get("kubernetes", "")) is None:
         return []
-    out = _k8s(k8s)
     gh = "https://github.com"
-    ctd = versions["containerd"]
-    entries = [
-        (
-            "containerd",
-            ctd,
-            f"{gh}/containerd/containerd/releases/download/v{ctd}/containerd-static-{ctd}-linux-amd64.tar.gz",
-            CONTAINERD_SUMS,
-            NODE_ROLES,
-        ),
-        (
-            "runc",
-            stack["runc"],
-            f"{gh}/opencontainers/runc/releases/download/v{stack['runc']}/runc.amd64",
-            RUNC_SUMS,
-            NODE_ROLES,
-        ),
-        (
-            "cni-plugins",
-            stack["cni_plugins"],
-            f"{gh}/containernetworking/plugins/releases/download/v{stack['cni_plugins']}/"
-            f"cni-plugins-linux-amd64-v{stack['cni_plugins']}.tgz",
-            CNI_SUMS,
-            NODE_ROLES,
-        ),
-        (
-            "crictl",
-            stack["crictl"],
-            f"{gh}/kubernetes-sigs/cri-tools/releases/download/v{stack['crictl']}/"
-            f"crictl-v{stack['crictl']}-linux-amd64.tar.gz",
-            CRICTL_SUMS,
-            NODE_ROLES,
-        ),
-        (
+    digest = CALICO_SUMS.get(CALICO_VERSION)
+    out = [
+        # The Calico source archive (Kubespray's calico_crds); its manifests/calico-vxlan.yaml is applied.
+        RemoteFile(
             "calico",
-            stack["calico"],
-            f"{gh}/projectcalico/calico/archive/v{stack['calico']}.tar.gz",
-            CALICO_SUMS,
+            CALICO_VERSION,
+            f"{gh}/projectcalico/calico/archive/v{CALICO_VERSION}.tar.gz",
+            digest,
             CONTROL,
-        ),
+            "" if digest else NO_PUBLISHED_SUM,
+        )
     ]
-    for name, version, url, table, roles in entries:
-        digest, note = _pinned(table, version)
-        out.append(RemoteFile(name, version, url, digest, roles, note))
     csi, kv, cdi = versions["ceph_csi"], versions["kubevirt"], versions["cdi"]
     unsummed = [
         ("ceph-csi", csi, f"{gh}/ceph/ceph-csi/archive/refs/tags/v{csi}.tar.gz"),
@@ -161,21 +89,14 @@ def remote_files(versions: dict[str, str]) -> list[RemoteFile]:
 
 
 def images(versions: dict[str, str]) -> list[Image]:
-    """Container images the layer runs; kubeadm, Calico, ceph-csi, KubeVirt and CDI pull them."""
-    k8s = versions.get("kubernetes", "")
-    stack = KUBERNETES_STACK.get(k8s)
-    if stack is None:
+    """Upstream container images of the add-ons (Calico, ceph-csi, metrics, logs, KubeVirt, CDI).
+    kubeadm's own images are built from source (plan/source_catalog.py)."""
+    if stack(versions.get("kubernetes", "")) is None:
         return []
     k = "registry.k8s.io"
-    cal = f"quay.io/calico/{{}}:v{stack['calico']}"
+    cal = f"quay.io/calico/{{}}:v{CALICO_VERSION}"
     kv, cdi, csi = versions["kubevirt"], versions["cdi"], versions["ceph_csi"]
     refs: list[tuple[str, str, tuple[str, ...]]] = [
-        ("kube-apiserver", f"{k}/kube-apiserver:v{k8s}", CONTROL),
-        ("kube-controller-manager", f"{k}/kube-controller-manager:v{k8s}", CONTROL),
-        ("kube-scheduler", f"{k}/kube-scheduler:v{k8s}", CONTROL),
-        ("kube-proxy", f"{k}/kube-proxy:v{k8s}", NODE_ROLES),
-        ("coredns", f"{k}/coredns/coredns:v1.12.0", NODE_ROLES),
-        ("pause", f"{k}/pause:3.10", NODE_ROLES),
         ("calico-node", cal.format("node"), NODE_ROLES),
         ("calico-cni", cal.format("cni"), NODE_ROLES),
         ("calico-kube-controllers", cal.format("kube-controllers"), NODE_ROLES),

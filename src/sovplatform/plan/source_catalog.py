@@ -48,6 +48,7 @@ class Component:
     cflags: tuple[str, ...] = ()
     module_version: str = ""  # the module's version when it is not "v" + version (pause)
     source_dir: str = ""  # the module that brings the source, when not supply/go/<name>/<version>
+    build_packages: tuple[str, ...] = ()  # Debian packages the controller needs to build it (C parts)
 
     @property
     def wrapper(self) -> str:
@@ -124,6 +125,7 @@ def pause(version: str, kubernetes_version: str) -> Component:
         cflags=("-Os", "-Wall", "-Werror", "-static", f"-DVERSION=v{version}"),
         module_version=f"v{kubernetes_version}",
         source_dir=f"supply/go/kubernetes/{kubernetes_version}",
+        build_packages=("gcc", "libc6-dev", "binutils"),
     )
 
 
@@ -152,6 +154,7 @@ def runc(version: str) -> Component:
         "Apache-2.0",
         cgo=True,
         tags=("seccomp",),
+        build_packages=("gcc", "libc6-dev", "libseccomp-dev", "pkg-config"),
     )
 
 

@@ -13,8 +13,9 @@ from pathlib import Path
 
 from sovplatform.mirror import tools
 from sovplatform.mirror.errors import MirrorError
-from sovplatform.plan.source_catalog import TOOLS, Component, Stack
+from sovplatform.plan.source_catalog import TOOLS, Component, ImageRecipe, Stack
 from sovplatform.supply import gobuild, images, registry
+from sovplatform.supply.locate import tag_digest
 from sovplatform.supply.store import REPO_ROOT, Store
 
 Progress = Callable[[str], None]
@@ -56,54 +57,42 @@ def tool(name: str, store: Store, say: Progress, repo: Path = REPO_ROOT) -> Path
     return gobuild.ensure_component(component, store, say, cyclonedx=cdx, repo=repo)[0].path
 
 
-def components(wanted: list[Component], store: Store, say: Progress, result: Result, repo: Path = REPO_ROOT) -> None:
-    cdx = tool("cyclonedx-gomod", store, say, repo)
-    for c in wanted:
-        started = time.monotonic()
-        result.programs += gobuild.ensure_component(c, store, say, cyclonedx=cdx, repo=repo)
-        result.seconds[f"{c.name} {c.version}"] = round(time.monotonic() - started, 1)
-
-
-def _tag_digest(store: Store, ref: str) -> str:
-    repo_path, tag = ref.split("/", 1)[1].rsplit(":", 1)
-    link = store.registry / "docker/registry/v2/repositories" / repo_path / "_manifests/tags" / tag / "current/link"
-    try:
-        return link.read_text().strip()
-    except OSError:
-        return ""
+def _selection(
+    stack: Stack, only: set[str] | None
+) -> tuple[list[tuple[Component, set[str] | None]], list[ImageRecipe]]:
+    """Components (with the programs wanted of each, None = all) and images named by ``only``:
+    component, program or image names; an image brings the programs it is made of."""
+    recipes = stack.images()
+    if only is None:
+        return [(c, None) for c in stack.components()], recipes
+    comps = stack.components()
+    known = {c.name for c in comps} | {p.name for c in comps for p in c.programs} | {r.name for r in recipes}
+    unknown = sorted(only - known)
+    if unknown:
+        raise MirrorError(
+            [f"--only {n}: not a component, program or image of Kubernetes {stack.kubernetes}" for n in unknown]
+        )
+    chosen = [r for r in recipes if r.name in only]
+    programs = (only - {c.name for c in comps}) | {name for r in chosen for name, _ in r.programs}
+    out: list[tuple[Component, set[str] | None]] = []
+    for c in comps:
+        if c.name in only:
+            out.append((c, None))
+        elif names := {p.name for p in c.programs} & programs:
+            out.append((c, names))
+    return out, chosen
 
 
 def build(stack: Stack, store: Store, say: Progress, *, only: set[str] | None = None, repo: Path = REPO_ROOT) -> Result:
-    """Build (or find in the store) every component of the stack, or those named in ``only``
-    (component or program names), and every image whose programs were built."""
+    """Build (or find in the store) every component and image of the stack, or those ``only`` names."""
     result = Result()
     with locked(store, say):
-        wanted = [
-            c for c in stack.components() if only is None or c.name in only or any(p.name in only for p in c.programs)
-        ]
-        if only is not None:
-            unknown = (
-                only
-                - {c.name for c in stack.components()}
-                - {p.name for c in stack.components() for p in c.programs}
-                - {r.name for r in stack.images()}
-            )
-            if unknown:
-                raise MirrorError(
-                    [
-                        f"--only {n}: not a component, program or image of Kubernetes {stack.kubernetes}"
-                        for n in sorted(unknown)
-                    ]
-                )
-            # An image asked for by name brings the programs it is made of.
-            for r in stack.images():
-                if r.name in only:
-                    names = {p for p, _ in r.programs}
-                    wanted += [
-                        c for c in stack.components() if c not in wanted and names & {p.name for p in c.programs}
-                    ]
-        components(wanted, store, say, result, repo)
-        recipes = [r for r in stack.images() if only is None or r.name in only]
+        wanted, recipes = _selection(stack, only)
+        cdx = tool("cyclonedx-gomod", store, say, repo)
+        for c, names in wanted:
+            started = time.monotonic()
+            result.programs += gobuild.ensure_component(c, store, say, cyclonedx=cdx, repo=repo, names=names)
+            result.seconds[f"{c.name} {c.version}"] = round(time.monotonic() - started, 1)
         if not recipes:
             return result
         ocibuild = tool("ocibuild", store, say, repo)
@@ -112,7 +101,7 @@ def build(stack: Stack, store: Store, say: Progress, *, only: set[str] | None = 
             started = time.monotonic()
             result.images.append(images.ensure_image(r, by_name, store, ocibuild, say))
             result.seconds[f"image {r.name}"] = round(time.monotonic() - started, 1)
-        stale = [i for i in result.images if _tag_digest(store, i.ref) != i.digest]
+        stale = [i for i in result.images if tag_digest(store, i.ref) != i.digest]
         if stale:
             binary = tool("registry", store, say, repo)
             say(f"registry: pushing {len(stale)} image(s) into {store.registry}")

@@ -79,5 +79,8 @@ def run_live(
                 say(f"{what} [{now - started:.0f}s]: {line[:100]}")
         code = proc.wait()
     if code != 0:
-        errors = [t for t in tail if t and not t.startswith(("go: downloading", "#"))][-6:] or [f"exit code {code}"]
+        # The compiler's own words follow a "# <package>" header; without one, the last lines.
+        headers = [i for i, t in enumerate(tail) if t.startswith("# ")]
+        picked = tail[headers[-1] :] if headers else tail[-6:]
+        errors = [t for t in picked if t and not t.startswith("go: downloading")][:8] or [f"exit code {code}"]
         raise MirrorError([f"{what}: {t}" for t in errors])
