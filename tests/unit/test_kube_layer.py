@@ -35,7 +35,8 @@ def test_built_layer_with_addons_missing_says_both() -> None:
     avail = availability(False, [ADDON])
     assert avail.missing == ()
     assert avail.reason == (
-        "not deployed: every Kubernetes artefact is built; add-ons still missing (1); set kubernetes.enabled in the blueprint"
+        "not deployed: every Kubernetes artefact is built; add-ons still missing (1); "
+        "set kubernetes.enabled in the blueprint"
     )
     assert avail.to_dict()["addons_missing"] == [ADDON.line()]
 
