@@ -309,9 +309,14 @@ def test_unreachable_archive_is_one_clear_line(tmp_path: Path) -> None:
 
 def test_up_with_kubernetes_enabled_and_no_bundle_stops_before_any_host(tmp_path: Path) -> None:
     """The real `up` against the real mirror build: the lab blueprint with the Kubernetes layer
-    enabled and no bundle names every artefact it lacks and never reaches the hosts step."""
+    enabled names every artefact the store has not built (or, all built, says the layer is not
+    deployable yet) and never reaches the hosts step."""
     from sovplatform.blueprint import validate_text
+    from sovplatform.operations.kube_layer import NOT_DEPLOYABLE
+    from sovplatform.plan.artefacts import BUILT_PREFIXES, Artefact
     from sovplatform.plan.build import build_plan
+    from sovplatform.supply.locate import locate
+    from sovplatform.supply.store import Store
     from tests.helpers import dump, lab_dict
 
     data = lab_dict()
@@ -323,11 +328,11 @@ def test_up_with_kubernetes_enabled_and_no_bundle_stops_before_any_host(tmp_path
     sov = str(Path(sys.executable).parent / "sovplatform")
     result = subprocess.run([sov, "up", str(blueprint), "--yes"], capture_output=True, text=True, timeout=900, env=env)
     assert result.returncode == 2, result.stdout + result.stderr
-    wanted = [a for a in build_plan(validate_text(dump(data))).data["artefacts"] if a["kind"] in ("file", "image")]
-    lines = [line for line in result.stderr.splitlines() if "kubernetes.enabled: missing " in line]
-    assert len(lines) == len(wanted) > 0, result.stderr
-    for a in wanted:
-        assert any(f"missing {a['kind']} {a['name']} {a['version']}:" in line for line in lines), a["name"]
+    planned = build_plan(validate_text(dump(data))).data["artefacts"]
+    built = [Artefact(**{**a, "roles": tuple(a["roles"])}) for a in planned if a["source"].startswith(BUILT_PREFIXES)]
+    expected = [f"kubernetes.enabled: {m.line()}" for m in sorted(locate(built, Store()).missing)]
+    lines = [line for line in result.stderr.splitlines() if line.startswith(("kubernetes.enabled: ", "kubernetes: "))]
+    assert lines == (expected or [NOT_DEPLOYABLE]), result.stderr
     state = tmp_path / "state" / "t-kube-refused"
     assert not (state / "lab-spec.json").exists(), "up went on to the hosts step"
     assert (state / "mirror" / "manifest.json").is_file()

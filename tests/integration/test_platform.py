@@ -35,11 +35,15 @@ from sovplatform import tlshttp
 from sovplatform.blueprint import load_blueprint
 from sovplatform.checks import ceph as ceph_checks
 from sovplatform.checks.model import CheckContext
+from sovplatform.mirror.binaries import sha256_file
 from sovplatform.operations.context import Context
 from sovplatform.operations.fence import blocklist_entries
 from sovplatform.operations.openbao import consumer_token
+from sovplatform.plan.artefacts import BUILT_PREFIXES, Artefact
 from sovplatform.plan.catalog import BINARIES
 from sovplatform.s3sign import Credentials, sign
+from sovplatform.supply.locate import locate
+from sovplatform.supply.store import Store
 from tests.helpers import ROOT
 from tests.integration.labkit import skip_reason, ssh
 
@@ -54,6 +58,7 @@ MONS = BP.ceph_monitors()
 GATEWAYS = BP.hosts_with_role("gateway")
 LOST_SITE = BP.sites[-1].name
 SURVIVOR = MONS[0]
+FROM_SOURCE = ("kubeadm", "kubelet", "containerd", "ctr", "containerd-shim-runc-v2", "pause")
 UNITS = "'ceph-mon@*' 'ceph-mgr@*' 'ceph-osd@*' 'ceph-radosgw@*' etcd.service openbao.service haproxy.service"
 
 
@@ -160,6 +165,9 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
         pytest.skip(reason)
     p = Platform(state_root)
     try:
+        # The runtime and an image for the registry test (from the store when test_artefacts ran).
+        built = p.sov("artefacts", "build", str(BLUEPRINT), *itertools.chain(*(("--only", n) for n in FROM_SOURCE)))
+        assert built.returncode == 0, built.stderr[-2000:]
         start = time.monotonic()
         p.up = p.sov("up", str(BLUEPRINT), "--yes")
         p.measure("up_first_s", time.monotonic() - start)
@@ -192,12 +200,62 @@ def test_verify_reports_every_layer_ok(platform: Platform) -> None:
     assert {c["layer"] for c in report["checks"]} == {"etcd", "ceph", "openbao", "kms", "gateway"}
     names = {c["name"] for c in report["checks"]}
     assert {"s3 sse-kms round trip", "s3 object bytes at rest are not plaintext"} <= names, names
-    # The Kubernetes layer cannot run here: reported with what it lacks, not left out silently.
+    # The Kubernetes layer is not deployed: reported with what it lacks, not left out silently.
+    # What is missing is exactly what the store has not built (the test built the runtime).
     (kube,) = report["not_deployed"]
-    assert kube["layer"] == "kubernetes" and kube["reason"].startswith("not available: artefacts missing"), kube
-    assert any(" kubeadm 1.33.8: " in line for line in kube["missing"]), kube["missing"]
+    artefacts = json.loads((platform.state / "plan" / "artefacts.json").read_text())
+    built = [Artefact(**{**a, "roles": tuple(a["roles"])}) for a in artefacts if a["source"].startswith(BUILT_PREFIXES)]
+    expected = sorted(m.line() for m in locate(built, Store()).missing)
+    assert kube["layer"] == "kubernetes" and kube["missing"] == expected, kube
+    assert not {n for n in FROM_SOURCE if any(f" {n} " in line for line in kube["missing"])}, kube["missing"]
+    assert kube["reason"].startswith("not available: artefacts missing" if expected else "not deployed: every"), kube
+    assert kube["addons_missing"] and all("upstream add-on" in m or "sha256" in m for m in kube["addons_missing"])
     text = platform.sov("verify", str(BLUEPRINT)).stdout
-    assert re.search(r"kubernetes\s.*n/a\s.*not available", text), text
+    assert re.search(r"kubernetes\s.*n/a\s.*not (available|deployed)", text), text
+
+
+def test_mirror_publishes_built_programs_with_sboms_and_the_registry(platform: Platform) -> None:
+    mirror = platform.state / "mirror"
+    manifest = json.loads((mirror / "manifest.json").read_text())
+    built = {a["name"]: a for a in manifest["artefacts"] if a["kind"] == "build"}
+    assert set(FROM_SOURCE) - {"pause"} <= set(built), sorted(built)
+    for name, a in built.items():
+        path = mirror / a["filename"]
+        assert sha256_file(path) == a["sha256"], name
+        assert json.loads(path.with_name(name + ".cdx.json").read_text())["bomFormat"] == "CycloneDX", name
+    (pause,) = [a for a in manifest["artefacts"] if a["kind"] == "image" and a["name"] == "pause"]
+    link = mirror / "registry/docker/registry/v2/repositories/pause/_manifests/tags/3.10.2/current/link"
+    assert link.read_text().strip() == "sha256:" + pause["sha256"]
+
+
+def test_containerd_on_a_host_pulls_a_built_image_from_the_mirror_registry(platform: Platform) -> None:
+    """The runtime built from source, fetched by a host from the mirror, pulls through the
+    mirror's registry the way a site's containerd does (a hosts.toml mirror for registry.k8s.io)."""
+    url = (platform.state / "mirror-url").read_text().strip()
+    registry = json.loads((platform.state / "registry-server" / "registry.json").read_text())["addr"]
+    host = next(iter(ADDRESS))
+    d = "/var/tmp/sov-containerd-test"
+    script = f"""set -e
+rm -rf {d}; mkdir -p {d}/bin {d}/certs.d/registry.k8s.io
+for b in containerd ctr; do curl -fsS {url}/binaries/$b/2.4.2/$b -o {d}/bin/$b; done
+(cd {d}/bin && curl -fsS {url}/binaries/containerd/2.4.2/SHA256SUMS | sha256sum -c --quiet)
+chmod +x {d}/bin/*
+printf 'server = "https://registry.k8s.io"\n[host."http://{registry}"]\n  capabilities = ["pull", "resolve"]\n' \
+  > {d}/certs.d/registry.k8s.io/hosts.toml
+printf 'version = 3\nroot = "{d}/root"\nstate = "/run/sov-containerd-test"\n[grpc]\n  address = "{d}/sock"\n' \
+  > {d}/config.toml
+{d}/bin/containerd --config {d}/config.toml > {d}/log 2>&1 &
+trap 'kill $! 2>/dev/null; sleep 1; rm -rf {d} /run/sov-containerd-test' EXIT
+for i in $(seq 50); do [ -S {d}/sock ] && break; sleep 0.2; done
+{d}/bin/ctr --address {d}/sock images pull --local --snapshotter native --hosts-dir {d}/certs.d \
+  registry.k8s.io/pause:3.10.2 >/dev/null
+{d}/bin/ctr --address {d}/sock images ls -q
+{d}/bin/ctr --address {d}/sock snapshots --snapshotter native ls | tail -n +2 | wc -l
+"""
+    result = platform.ssh(host, script, timeout=180)
+    assert result.returncode == 0, result.stdout[-1500:] + result.stderr[-1500:]
+    images, snapshots = result.stdout.split()
+    assert images == "registry.k8s.io/pause:3.10.2" and int(snapshots) >= 1, result.stdout
 
 
 def test_health_ok_and_every_check_passes(platform: Platform) -> None:

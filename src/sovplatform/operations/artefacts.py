@@ -27,6 +27,13 @@ def build(ctx: Context, only: set[str] | None = None) -> dict[str, Any]:
         raise Refused(
             [f"versions.kubernetes: {version} is not in the artefact catalogue (known: {', '.join(sorted(STACKS))})"]
         )
+    unknown = supply_build.unknown_names(chosen, only or set())
+    if unknown:
+        raise Refused(
+            [f"--only {n}: not a component, program or image of Kubernetes {version}" for n in unknown],
+            hint="names: "
+            + ", ".join(sorted({c.name for c in chosen.components()} | {r.name for r in chosen.images()})),
+        )
     started = time.monotonic()
     try:
         result = supply_build.build(chosen, store_of(ctx), ctx.progress.update, only=only)

@@ -32,7 +32,7 @@ def is_core(m: MissingArtefact) -> bool:
 
 
 NOT_DEPLOYABLE = (
-    "kubernetes: every artefact is present, but `up` does not deploy this layer in this release "
+    "kubernetes: every Kubernetes artefact is built, but `up` does not deploy this layer in this release "
     "(the controller does not yet ship the cluster's CA keys, KMS token and join credentials); "
     "see docs/kubernetes.md for running playbooks/kubernetes.yml by hand"
 )

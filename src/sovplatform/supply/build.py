@@ -57,6 +57,12 @@ def tool(name: str, store: Store, say: Progress, repo: Path = REPO_ROOT) -> Path
     return gobuild.ensure_component(component, store, say, cyclonedx=cdx, repo=repo)[0].path
 
 
+def unknown_names(stack: Stack, only: set[str]) -> list[str]:
+    comps = stack.components()
+    known = {c.name for c in comps} | {p.name for c in comps for p in c.programs} | {r.name for r in stack.images()}
+    return sorted(only - known)
+
+
 def _selection(
     stack: Stack, only: set[str] | None
 ) -> tuple[list[tuple[Component, set[str] | None]], list[ImageRecipe]]:
@@ -66,8 +72,7 @@ def _selection(
     if only is None:
         return [(c, None) for c in stack.components()], recipes
     comps = stack.components()
-    known = {c.name for c in comps} | {p.name for c in comps for p in c.programs} | {r.name for r in recipes}
-    unknown = sorted(only - known)
+    unknown = unknown_names(stack, only)
     if unknown:
         raise MirrorError(
             [f"--only {n}: not a component, program or image of Kubernetes {stack.kubernetes}" for n in unknown]

@@ -26,12 +26,14 @@ def digest_of(inputs: dict[str, Any]) -> str:
 
 
 class Store:
-    def __init__(self, root: Path | None = None) -> None:
+    def __init__(self, root: Path | None = None, *, gomodcache: Path | None = None) -> None:
         self.root = root or default_root()
+        # Sources only (checked against go.sum on every build): a second store may share them.
+        self._gomodcache = gomodcache
 
     @property
     def gomodcache(self) -> Path:
-        return self.root / "go" / "mod"
+        return self._gomodcache or self.root / "go" / "mod"
 
     @property
     def gocache(self) -> Path:

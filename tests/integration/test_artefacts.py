@@ -1,0 +1,120 @@
+"""Artefacts built from pinned source, for real: the Go toolchain, the wrapper modules under
+supply/go, the Go module proxy (cold) or the module cache (warm), the C compiler for pause.
+
+CI builds what the other tests use (kubeadm, kubelet, containerd, ctr, pause and the tools);
+the whole stack is built by `benchmarks/artefacts.py` and by `sovplatform artefacts build`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sovplatform.plan.source_catalog import STACKS
+from sovplatform.supply import gobuild, images
+from sovplatform.supply.build import tool
+from sovplatform.supply.store import Store
+from tests.helpers import ROOT
+
+BLUEPRINT = ROOT / "tests" / "data" / "blueprints" / "t-ceph.yaml"
+SOV = str(Path(sys.executable).parent / "sovplatform")
+STACK = STACKS["1.36.3"]
+# What the platform test needs from the store: the runtime and an image to pull through the registry.
+FOR_THE_PLATFORM = ("kubeadm", "kubelet", "containerd", "ctr", "containerd-shim-runc-v2", "pause")
+
+pytestmark = pytest.mark.skipif(
+    shutil.which("go") is None and not Path("/usr/local/go/bin/go").exists(), reason="needs the Go toolchain"
+)
+
+
+def _build(*only: str) -> dict[str, Any]:
+    argv = [SOV, "artefacts", "build", str(BLUEPRINT), "--json"]
+    for name in only:
+        argv += ["--only", name]
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=3600, check=False)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(result.stdout)
+
+
+@pytest.fixture(scope="module")
+def built() -> dict[str, dict[str, Any]]:
+    report = _build(*FOR_THE_PLATFORM)
+    print("MEASURE artefacts_build_s", report["total_seconds"], json.dumps(report["seconds"]))
+    return {row["name"] + ("@image" if row["kind"] == "image" else ""): row for row in report["artefacts"]}
+
+
+def test_kubeadm_and_kubelet_report_the_pinned_version(built: dict[str, dict[str, Any]]) -> None:
+    kubeadm = subprocess.run([built["kubeadm"]["path"], "version", "-o", "short"], capture_output=True, text=True)
+    assert kubeadm.stdout.strip() == "v1.36.3", kubeadm.stderr
+    kubelet = subprocess.run([built["kubelet"]["path"], "--version"], capture_output=True, text=True)
+    assert kubelet.stdout.strip() == "Kubernetes v1.36.3", kubelet.stderr
+    ctr = subprocess.run([built["ctr"]["path"], "--version"], capture_output=True, text=True)
+    assert "v2.4.2" in ctr.stdout, ctr.stdout
+
+
+def test_every_program_has_an_sbom_naming_its_module_and_licences(built: dict[str, dict[str, Any]]) -> None:
+    for name in ("kubeadm", "containerd", "pause"):
+        row = built[name]
+        doc = json.loads(Path(row["sbom"]).read_text())
+        assert doc["bomFormat"] == "CycloneDX", name
+        main = doc["metadata"]["component"]
+        assert row["version"] in main["version"], (name, main)
+        assert row["licences"].get("Apache-2.0", 0) >= 1, (name, row["licences"])
+        # Reproducible SBOMs: no serial number, no timestamp.
+        assert "serialNumber" not in doc and "timestamp" not in doc["metadata"], name
+    kubeadm = json.loads(Path(built["kubeadm"]["sbom"]).read_text())
+    assert len(kubeadm["components"]) > 50  # every linked module, not just the main one
+
+
+def test_a_second_build_is_served_from_the_store(built: dict[str, dict[str, Any]]) -> None:
+    again = _build(*FOR_THE_PLATFORM)
+    assert again["total_seconds"] < 30, again["seconds"]
+    digests = {row["name"]: row.get("sha256") or row.get("digest") for row in again["artefacts"]}
+    assert digests["kubeadm"] == built["kubeadm"]["sha256"]
+    assert digests["pause"] in (built["pause"]["sha256"], built["pause@image"]["digest"])
+
+
+def test_a_program_and_an_image_rebuild_to_the_same_digest(tmp_path: Path, built: dict[str, dict[str, Any]]) -> None:
+    """Rebuilt in a fresh store (empty build cache; only the module sources shared), the bytes
+    and the image digest are the same as the store's."""
+    home = Store()
+    fresh = Store(tmp_path / "store", gomodcache=home.gomodcache)
+    cni = next(c for c in STACK.components() if c.name == "cni-plugins")
+    pause = next(c for c in STACK.components() if c.name == "pause")
+    say = print
+    first = gobuild.ensure_component(cni, home, say, cyclonedx=None, names={"loopback"})[0]
+    second = gobuild.ensure_component(cni, fresh, say, cyclonedx=None, names={"loopback"})[0]
+    assert first.path != second.path and first.sha256 == second.sha256
+    rebuilt_pause = gobuild.ensure_component(pause, fresh, say, cyclonedx=None)[0]
+    assert rebuilt_pause.sha256 == built["pause"]["sha256"]
+    recipe = next(r for r in STACK.images() if r.name == "pause")
+    image = images.ensure_image(recipe, {"pause": rebuilt_pause.path}, fresh, tool("ocibuild", home, say), say)
+    assert image.layout != Path(built["pause@image"]["ref"])
+    assert image.digest == built["pause@image"]["digest"]
+
+
+def test_the_store_registry_serves_the_image(built: dict[str, dict[str, Any]]) -> None:
+    tags = Store().registry / "docker/registry/v2/repositories/pause/_manifests/tags/3.10.2/current/link"
+    assert tags.read_text().strip() == built["pause@image"]["digest"]
+
+
+def test_unknown_names_are_refused_one_line_each() -> None:
+    result = subprocess.run(
+        [SOV, "artefacts", "build", str(BLUEPRINT), "--only", "kubeadm", "--only", "nginx", "--only", "etcd3"],
+        capture_output=True,
+        text=True,
+        env={**os.environ},
+        check=False,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[:2] == [
+        "--only etcd3: not a component, program or image of Kubernetes 1.36.3",
+        "--only nginx: not a component, program or image of Kubernetes 1.36.3",
+    ]
