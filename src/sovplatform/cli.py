@@ -579,6 +579,35 @@ def mirror_build(
         raise _fail([m.line() for m in manifest.missing], EXIT_FAILED)
 
 
+@mirror_app.command("inventory")
+def mirror_inventory(
+    mirror_dir: Annotated[Path, typer.Argument(help="A mirror built by `up` or `mirror build`")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Every artefact of a mirror with version, digest and licences (Debian packages counted apart)."""
+    from sovplatform.mirror.inventory import rows
+
+    try:
+        items, manifest = rows(mirror_dir)
+    except FileNotFoundError:
+        raise _fail([f"{mirror_dir}: not a mirror (no manifest.json)"]) from None
+    except (ValueError, KeyError, TypeError) as exc:
+        raise _fail([f"{mirror_dir}/manifest.json: unreadable ({exc})"]) from None
+    if as_json:
+        out.print_json(json.dumps({"artefacts": [r.to_dict() for r in items], "debs": len(manifest.debs)}))
+        return
+    for r in items:
+        lic = r.licence or "-"
+        deps = ", ".join(f"{k} {v}" for k, v in r.licences.items())
+        out.print(
+            f"{r.kind:<6} {r.name:<26} {r.version:<9} {r.digest[:23]}  {lic}" + (f"  (SBOM: {deps})" if deps else ""),
+            highlight=False,
+        )
+    out.print(
+        f"{len(manifest.debs)} Debian packages (signed apt repository; versions in manifest.json)", highlight=False
+    )
+
+
 artefacts_app = typer.Typer(
     no_args_is_help=True, help="Artefacts built from pinned sources (Kubernetes, runtime, images)."
 )

@@ -80,3 +80,11 @@ def licences(sbom: Path) -> dict[str, int]:
         for ident in sorted(set(found)) or ["unknown"]:
             counts[ident] += 1
     return dict(sorted(counts.items()))
+
+
+def main_licence(sbom: Path) -> str:
+    """The licence of the program itself (as detected or declared), "" when not found."""
+    doc = json.loads(sbom.read_text())
+    main = doc.get("metadata", {}).get("component", {})
+    found = _ids(main.get("licenses", [])) + _ids(main.get("evidence", {}).get("licenses", []))
+    return " AND ".join(sorted(set(found)))
