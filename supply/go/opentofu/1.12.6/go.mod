@@ -261,3 +261,5 @@ require (
 )
 
 tool github.com/opentofu/opentofu/cmd/tofu
+
+replace github.com/hashicorp/hcl/v2 v2.20.1 => github.com/opentofu/hcl/v2 v2.20.2-0.20251021132045-587d123c2828
