@@ -17,10 +17,11 @@ from typing import Any
 
 import pytest
 
-from sovplatform.plan.source_catalog import STACKS
+from sovplatform.plan.source_catalog import STACKS, Component, all_components
 from sovplatform.supply import gobuild, images
 from sovplatform.supply.build import tool
 from sovplatform.supply.store import Store
+from sovplatform.supply.toolchain import go_env
 from tests.helpers import ROOT
 
 BLUEPRINT = ROOT / "tests" / "data" / "blueprints" / "t-ceph.yaml"
@@ -118,3 +119,44 @@ def test_unknown_names_are_refused_one_line_each() -> None:
         "--only etcd3: not a component, program or image of Kubernetes 1.36.3",
         "--only nginx: not a component, program or image of Kubernetes 1.36.3",
     ]
+
+
+def _replaces(gomod: str) -> set[tuple[str, str]]:
+    """(module, target) of every replace directive, single-line or in a block."""
+    out = set()
+    for line in gomod.splitlines():
+        body = line.strip().removeprefix("replace ").strip()
+        if "=>" in body and not body.startswith("//"):
+            left, right = (part.split() for part in body.split("=>", 1))
+            out.add((left[0], " ".join(right)))
+    return out
+
+
+@pytest.mark.parametrize(
+    "component",
+    [c for c in all_components() if not c.module.startswith("sovplatform.build/") and c.language == "go"],
+    ids=lambda c: f"{c.name}-{c.version}",
+)
+def test_wrappers_carry_upstreams_module_replacements(component: Component) -> None:
+    """Go ignores a dependency's replace directives: a wrapper must repeat every one of
+    upstream's that points at another module (local ./ paths are upstream's own tree and are
+    resolved by the versions upstream requires)."""
+    store = Store()
+    env = {**os.environ, **go_env(store)}
+    got = subprocess.run(
+        ["go", "mod", "download", "-json", f"{component.module}@{component.pinned}"],
+        cwd=ROOT / component.wrapper,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert got.returncode == 0, got.stderr
+    upstream = _replaces(Path(json.loads(got.stdout)["GoMod"]).read_text())
+    ours = _replaces((ROOT / component.wrapper / "go.mod").read_text())
+    foreign = {(m, t) for m, t in upstream if not t.startswith(("./", "../"))}
+    if component.name == "kubernetes":
+        # Upstream points its staging modules at ./staging; ours name the matching releases.
+        assert {m for m, _ in upstream} <= {m for m, _ in ours}
+    assert foreign <= ours, foreign - ours
