@@ -3,8 +3,11 @@ untouched (a second run changes nothing, not even mtimes)."""
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import tempfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 
@@ -33,3 +36,20 @@ def write_atomic(path: Path, content: bytes, mode: int = 0o644) -> bool:
 def write_tree(root: Path, files: dict[str, bytes]) -> list[str]:
     """Write every file under root; return the relative paths that changed."""
     return [rel for rel, content in sorted(files.items()) if write_atomic(root / rel, content)]
+
+
+@contextlib.contextmanager
+def exclusive(path: Path, waiting: Callable[[], None]) -> Iterator[None]:
+    """Hold an exclusive lock on ``path`` for the block; ``waiting`` is called once when another
+    process holds it (so the user sees why nothing happens)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            waiting()
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)

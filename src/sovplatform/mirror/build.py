@@ -9,14 +9,14 @@ files and rewrites the small index files.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import re
 import shutil
 import tempfile
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
+from sovplatform.files import exclusive
 from sovplatform.mirror import binaries, debs, layout, remote, repo, tools
 from sovplatform.mirror.errors import MirrorError
 from sovplatform.mirror.manifest import DebFile, MirrorManifest, MissingArtefact, ResolvedArtefact, render_sums
@@ -32,20 +32,9 @@ def _quiet(_: str) -> None:
     pass
 
 
-@contextlib.contextmanager
-def _cache_lock(path: Path, progress: Progress) -> Iterator[None]:
+def _cache_lock(path: Path, progress: Progress) -> contextlib.AbstractContextManager[None]:
     """One build per cache at a time: apt's lists and archives dir are shared."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            progress(f"waiting for another mirror build using {path.parent}")
-            fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)
+    return exclusive(path, lambda: progress(f"waiting for another mirror build using {path.parent}"))
 
 
 def debian_suite(artefacts: Iterable[Artefact]) -> str:

@@ -4,13 +4,12 @@ assembler, registry), then each component, then the images, pushed into the stor
 from __future__ import annotations
 
 import contextlib
-import fcntl
-import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from sovplatform.files import exclusive
 from sovplatform.mirror import tools
 from sovplatform.mirror.errors import MirrorError
 from sovplatform.plan.source_catalog import TOOLS, Component, ImageRecipe, Stack
@@ -34,20 +33,9 @@ class Result:
         raise KeyError(name)
 
 
-@contextlib.contextmanager
-def locked(store: Store, say: Progress) -> Iterator[None]:
+def locked(store: Store, say: Progress) -> contextlib.AbstractContextManager[None]:
     """One build per store at a time (they share the Go caches and the registry tree)."""
-    store.lock.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(store.lock, os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            say(f"waiting for another build using {store.root}")
-            fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)
+    return exclusive(store.lock, lambda: say(f"waiting for another build using {store.root}"))
 
 
 def tool(name: str, store: Store, say: Progress, repo: Path = REPO_ROOT) -> Path:
