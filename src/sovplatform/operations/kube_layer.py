@@ -52,7 +52,7 @@ class Availability:
         if self.unknown:
             return f"not available: {self.unknown}"
         if self.missing:
-            return f"not available: artefacts missing ({len(self.missing)}; `sovplatform mirror build` lists them)"
+            return f"not available: artefacts missing ({len(self.missing)}; `sovplatform artefacts build` builds them)"
         addons = f"; add-ons still missing ({len(self.addons_missing)})" if self.addons_missing else ""
         if not self.enabled:
             return f"not deployed: every Kubernetes artefact is built{addons}; set kubernetes.enabled in the blueprint"
