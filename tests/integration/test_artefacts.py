@@ -17,9 +17,11 @@ from typing import Any
 
 import pytest
 
+from sovplatform.plan.artefacts import Artefact
 from sovplatform.plan.source_catalog import STACKS, Component, all_components
 from sovplatform.supply import gobuild, images
 from sovplatform.supply.build import tool
+from sovplatform.supply.locate import NOT_BUILT, locate
 from sovplatform.supply.store import Store
 from sovplatform.supply.toolchain import go_env
 from tests.helpers import ROOT
@@ -160,3 +162,24 @@ def test_wrappers_carry_upstreams_module_replacements(component: Component) -> N
         # Upstream points its staging modules at ./staging; ours name the matching releases.
         assert {m for m, _ in upstream} <= {m for m, _ in ours}
     assert foreign <= ours, foreign - ours
+
+
+def test_the_mirror_finds_each_built_program_of_a_partly_built_component(
+    tmp_path: Path, built: dict[str, dict[str, Any]]
+) -> None:
+    """`--only kubeadm` builds one program of Kubernetes: the mirror must publish it and report
+    only the others as not built."""
+    home = Store()
+    partial = Store(tmp_path / "store", gomodcache=home.gomodcache)
+    entry = Path(built["kubeadm"]["path"]).parent
+    target = partial.built("kubernetes", "1.36.3", entry.name)
+    shutil.copytree(entry, target, copy_function=os.link)
+    plan = [
+        Artefact("build", p.name, "1.36.3", f"go:k8s.io/kubernetes@v1.36.3#{p.package}", None, ("control",))
+        for p in STACK.components()[0].programs
+        if p.name in ("kubeadm", "kubectl")
+    ]
+    found = locate(plan, partial)
+    assert [a.name for a in found.programs] == ["kubeadm"]
+    assert found.programs[plan[0]].sha256 == built["kubeadm"]["sha256"]
+    assert [(m.name, m.reason) for m in found.missing] == [("kubectl", NOT_BUILT)]

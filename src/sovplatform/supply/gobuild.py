@@ -123,6 +123,7 @@ def _load(component: Component, program: Program, directory: Path, key: str) -> 
 
 
 def find_program(component: Component, program: Program, store: Store, repo: Path = REPO_ROOT) -> Built | None:
+    _check_wrapper(component, repo)
     key = recipe_key(component, program, repo)
     return _load(component, program, store.built(component.name, component.version, key), key)
 

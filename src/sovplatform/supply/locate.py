@@ -63,12 +63,13 @@ def locate(artefacts: list[Artefact], store: Store, repo: Path = REPO_ROOT) -> F
             if c is None:
                 out.missing.append(MissingArtefact(a.kind, a.name, a.version, a.source, "not in the source catalogue"))
                 continue
+            # Programs of one component are found one by one: `artefacts build --only` may have
+            # built some of them.
             try:
-                built = gobuild.find_component(c, store, repo)
+                program = gobuild.find_program(c, next(p for p in c.programs if p.name == a.name), store, repo)
             except MirrorError as exc:
                 out.missing.append(MissingArtefact(a.kind, a.name, a.version, a.source, "; ".join(exc.problems)))
                 continue
-            program = next((b for b in built or [] if b.name == a.name), None)
             if program is None:
                 out.missing.append(MissingArtefact(a.kind, a.name, a.version, a.source, NOT_BUILT))
             else:
