@@ -94,16 +94,22 @@ def test_redaction() -> None:
     assert redact_text("key AQBzkHxkAAAAABAAv0e1nq3bS2rLQ5qWf8TeUw==") == "key <redacted>"
 
 
-def test_missing_terraform_binaries_named(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_missing_terraform_binaries_named(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setattr(terraform, "LOCAL_TOFU", tmp_path / "tofu")
     monkeypatch.setattr(terraform.shutil, "which", lambda _name: None)
     with pytest.raises(terraform.TerraformError) as info:
         terraform.find_binary()
     assert "'tofu' (OpenTofu) nor 'terraform'" in str(info.value)
 
 
-def test_tofu_preferred_over_terraform(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_tofu_preferred_over_terraform(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setattr(terraform, "LOCAL_TOFU", tmp_path / "tofu")
     monkeypatch.setattr(terraform.shutil, "which", lambda name: f"/usr/bin/{name}")
     assert terraform.find_binary() == "/usr/bin/tofu"
+    # The OpenTofu that scripts/install built from source comes before anything on PATH.
+    (tmp_path / "tofu").write_text("#!/bin/sh\n")
+    (tmp_path / "tofu").chmod(0o755)
+    assert terraform.find_binary() == str(tmp_path / "tofu")
 
 
 def test_lab_spec_from_blueprint() -> None:

@@ -29,11 +29,13 @@ class TerraformError(Exception):
         super().__init__("; ".join(problems))
 
 
+# scripts/install links the OpenTofu built from pinned source beside the venv's python.
+LOCAL_TOFU = Path(sys.executable).parent / "tofu"
+
+
 def find_binary() -> str:
-    # scripts/install links the OpenTofu built from pinned source beside the venv's python.
-    local = Path(sys.executable).parent / "tofu"
-    if local.is_file() and os.access(local, os.X_OK):
-        return str(local)
+    if LOCAL_TOFU.is_file() and os.access(LOCAL_TOFU, os.X_OK):
+        return str(LOCAL_TOFU)
     for name in BINARIES:
         path = shutil.which(name)
         if path:

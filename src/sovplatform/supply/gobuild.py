@@ -148,7 +148,12 @@ def ensure_component(
     not there in one compiler run. ``cyclonedx`` None: no SBOM (only for the SBOM tool itself)."""
     wrapper = _check_wrapper(component, repo)
     wanted = [p for p in component.programs if names is None or p.name in names]
-    todo = [p for p in wanted if find_program(component, p, store, repo) is None]
+    # A program built once without its SBOM (a test's reproducibility build) is built again with it.
+    todo = [
+        p
+        for p in wanted
+        if (b := find_program(component, p, store, repo)) is None or (cyclonedx is not None and b.sbom is None)
+    ]
     if todo:
         _build(component, todo, store, say, cyclonedx, wrapper, repo)
     out = []

@@ -70,7 +70,8 @@ def locate(artefacts: list[Artefact], store: Store, repo: Path = REPO_ROOT) -> F
             except MirrorError as exc:
                 out.missing.append(MissingArtefact(a.kind, a.name, a.version, a.source, "; ".join(exc.problems)))
                 continue
-            if program is None:
+            if program is None or program.sbom is None:
+                # Never published without its SBOM.
                 out.missing.append(MissingArtefact(a.kind, a.name, a.version, a.source, NOT_BUILT))
             else:
                 out.programs[a] = program
