@@ -26,12 +26,6 @@ class Result:
     images: list[images.BuiltImage] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)  # per component/image: time spent here
 
-    def program(self, name: str) -> gobuild.Built:
-        for b in self.programs:
-            if b.name == name:
-                return b
-        raise KeyError(name)
-
 
 def locked(store: Store, say: Progress) -> contextlib.AbstractContextManager[None]:
     """One build per store at a time (they share the Go caches and the registry tree)."""
@@ -56,10 +50,9 @@ def _selection(
 ) -> tuple[list[tuple[Component, set[str] | None]], list[ImageRecipe]]:
     """Components (with the programs wanted of each, None = all) and images named by ``only``:
     component, program or image names; an image brings the programs it is made of."""
-    recipes = stack.images()
+    recipes, comps = stack.images(), stack.components()
     if only is None:
-        return [(c, None) for c in stack.components()], recipes
-    comps = stack.components()
+        return [(c, None) for c in comps], recipes
     unknown = unknown_names(stack, only)
     if unknown:
         raise MirrorError(

@@ -148,17 +148,16 @@ def ensure_component(
     not there in one compiler run. ``cyclonedx`` None: no SBOM (only for the SBOM tool itself)."""
     wrapper = _check_wrapper(component, repo)
     wanted = [p for p in component.programs if names is None or p.name in names]
+    found = {p.name: find_program(component, p, store, repo) for p in wanted}
     # A program built once without its SBOM (a test's reproducibility build) is built again with it.
-    todo = [
-        p
-        for p in wanted
-        if (b := find_program(component, p, store, repo)) is None or (cyclonedx is not None and b.sbom is None)
-    ]
+    todo = [p for p in wanted if (b := found[p.name]) is None or (cyclonedx is not None and b.sbom is None)]
     if todo:
         _build(component, todo, store, say, cyclonedx, wrapper, repo)
+        # Only what was just built is looked up (and hashed) again.
+        found.update({p.name: find_program(component, p, store, repo) for p in todo})
     out = []
     for p in wanted:
-        built = find_program(component, p, store, repo)
+        built = found[p.name]
         if built is None:
             raise MirrorError(
                 f"build {component.name} {component.version}: {p.name} is not in the store after its build"
