@@ -117,9 +117,9 @@ def build_mirror(
     cache = layout.CacheLayout(cache_dir or layout.default_cache_dir())
     deb_items = sorted(a for a in artefacts if a.kind == "deb")
     bin_items = sorted(a for a in artefacts if a.kind == "binary")
-    built_items = sorted(
-        a for a in artefacts if a.kind == "build" or (a.kind == "image" and a.source.startswith("built:"))
-    )
+    store = store or Store()
+    # check_inputs (below) has refused a build artefact whose source is not one of these.
+    built_items = sorted(a for a in artefacts if a.source.startswith(BUILT_PREFIXES))
     remote_items = sorted(a for a in artefacts if a.kind in ("file", "image") and a not in built_items)
     problems = check_inputs(artefacts)
     if problems:
@@ -155,7 +155,7 @@ def build_mirror(
             bundle=bundle,
         )
 
-        found = supply_locate.locate(built_items, store or Store()) if built_items else supply_locate.Found()
+        found = supply_locate.locate(built_items, store) if built_items else supply_locate.Found()
         missing = [*missing, *found.missing]
 
         stage = _stage_dir(out_dir)
@@ -175,7 +175,7 @@ def build_mirror(
                 say,
                 missing,
                 found,
-                store or Store(),
+                store,
             )
             _swap_in(stage, out_dir)
         except BaseException:
