@@ -116,7 +116,7 @@ class CustomerKms(Strict):
 
 
 class Versions(Strict):
-    debian: Literal["bookworm"] = "bookworm"
+    debian: Literal["trixie", "bookworm"] = "trixie"  # blueprint/suites.py: what each delivers
     ceph: Version
     etcd: Version
     openbao: Version

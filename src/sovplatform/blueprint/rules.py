@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 from sovplatform.blueprint.models import Blueprint
 from sovplatform.blueprint.problems import Problem
 from sovplatform.blueprint.topology import NEARFULL_RATIO, capacity_after_loss, osd_sites, quorum_facts
+from sovplatform.blueprint.suites import SUITES, packaged_mismatches
 from sovplatform.plan.catalog import known_versions
 from sovplatform.plan.kube_catalog import KUBERNETES_STACK
 
@@ -420,6 +421,15 @@ def rule_substrate(bp: Blueprint) -> list[Problem]:
 
 def rule_versions(bp: Blueprint) -> list[Problem]:
     out: list[Problem] = []
+    pins = {"ceph": bp.versions.ceph, "etcd": bp.versions.etcd, "haproxy": bp.versions.haproxy}
+    release = SUITES[bp.versions.debian].release
+    for key, pinned, packaged in packaged_mismatches(bp.versions.debian, pins):
+        out.append(
+            Problem(
+                f"versions.{key}",
+                f"{pinned} is not what Debian {release} ({bp.versions.debian}) packages: it delivers {packaged}",
+            )
+        )
     known = known_versions("openbao")
     if bp.versions.openbao not in known:
         out.append(

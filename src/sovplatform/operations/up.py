@@ -113,7 +113,7 @@ def up(ctx: Context, converge: bool = True, until: str = LAYER_ORDER[-1], bundle
 
         t = step("image")
         with substrate_errors():
-            image = ensure_image(lab.cache_dir, progress.update)
+            image = ensure_image(lab.cache_dir, lab.spec.suite, progress.update)
         done("image", t, image=str(image))
 
         t = step("hosts")

@@ -53,6 +53,7 @@ def lab_spec(bp: Blueprint) -> LabSpec:
         hosts=hosts,
         links=tuple(links),
         customer_kms=customer_kms_host(bp),
+        suite=bp.versions.debian,
     )
 
 

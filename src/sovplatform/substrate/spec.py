@@ -60,4 +60,5 @@ class LabSpec:
     links: tuple[LinkSpec, ...]
     customer_kms: ExternalHostSpec | None = None
     ssh_user: str = "root"
+    suite: str = "trixie"  # the Debian suite every host boots (the golden image's)
     extra: dict[str, str] = field(default_factory=dict)

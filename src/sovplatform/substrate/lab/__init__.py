@@ -223,7 +223,7 @@ class LabSubstrate:
         with self._locked():
             self._claim()
             self._ensure_ssh_key()
-            image = ensure_image(self.cache_dir, say)
+            image = ensure_image(self.cache_dir, self.spec.suite, say)
             if self._recorded_spec_hash() not in (None, spec_hash(self.spec)):
                 say("the lab spec changed since the last up: rebuilding hosts and network")
                 self._teardown(say, remove_hosts=True)

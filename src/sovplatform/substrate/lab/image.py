@@ -1,4 +1,5 @@
-"""The golden image every lab host boots from: a debootstrapped Debian 12 with systemd and sshd.
+"""The golden image every lab host boots from: a debootstrapped Debian (the blueprint's suite,
+Debian 13 by default) with systemd and sshd.
 
 The image lives in the user's cache dir under a name derived from a hash of the recipe, so editing
 the recipe (packages, masked units, this module's customisation version) builds a new image and a
@@ -22,7 +23,6 @@ from pathlib import Path
 
 Progress = Callable[[str], None]
 
-SUITE = "bookworm"
 MIRROR = "http://deb.debian.org/debian"
 
 # python3-apt lets Ansible's apt module work without bootstrapping; procps gives roles `ps`/`sysctl`.
@@ -82,9 +82,9 @@ def default_cache_dir() -> Path:
     return Path(base) / "sovplatform"
 
 
-def recipe() -> dict[str, object]:
+def recipe(suite: str) -> dict[str, object]:
     return {
-        "suite": SUITE,
+        "suite": suite,
         "mirror": MIRROR,
         "variant": "minbase",
         "packages": sorted(PACKAGES),
@@ -95,13 +95,13 @@ def recipe() -> dict[str, object]:
     }
 
 
-def recipe_hash() -> str:
-    return hashlib.sha256(json.dumps(recipe(), sort_keys=True).encode()).hexdigest()[:12]
+def recipe_hash(suite: str) -> str:
+    return hashlib.sha256(json.dumps(recipe(suite), sort_keys=True).encode()).hexdigest()[:12]
 
 
-def image_path(cache_dir: Path) -> Path:
+def image_path(cache_dir: Path, suite: str) -> Path:
     """Root filesystem of the image for the current recipe (may not exist yet)."""
-    return cache_dir / "images" / f"{SUITE}-{recipe_hash()}" / "rootfs"
+    return cache_dir / "images" / f"{suite}-{recipe_hash(suite)}" / "rootfs"
 
 
 @contextlib.contextmanager
@@ -115,10 +115,10 @@ def _locked(lock_file: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def ensure_image(cache_dir: Path, progress: Progress | None = None) -> Path:
+def ensure_image(cache_dir: Path, suite: str, progress: Progress | None = None) -> Path:
     """Return the image rootfs, building it first if the cache has none for this recipe."""
     say = progress or (lambda _msg: None)
-    final = image_path(cache_dir)
+    final = image_path(cache_dir, suite)
     if final.is_dir():
         return final
     images = final.parent.parent
@@ -129,13 +129,13 @@ def ensure_image(cache_dir: Path, progress: Progress | None = None) -> Path:
         for leftover in images.glob(".build-*"):
             say(f"removing unfinished image build {leftover.name}")
             shutil.rmtree(leftover, ignore_errors=True)
-        scratch = Path(tempfile.mkdtemp(prefix=f".build-{recipe_hash()}-", dir=images))
+        scratch = Path(tempfile.mkdtemp(prefix=f".build-{recipe_hash(suite)}-", dir=images))
         try:
             rootfs = scratch / "rootfs"
-            _debootstrap(rootfs, say)
+            _debootstrap(rootfs, suite, say)
             _customise(rootfs)
             final.parent.mkdir(parents=True, exist_ok=True)
-            (scratch / "recipe.json").write_text(json.dumps(recipe(), indent=2, sort_keys=True))
+            (scratch / "recipe.json").write_text(json.dumps(recipe(suite), indent=2, sort_keys=True))
             os.rename(rootfs, final)
             os.rename(scratch / "recipe.json", final.parent / "recipe.json")
         finally:
@@ -144,16 +144,16 @@ def ensure_image(cache_dir: Path, progress: Progress | None = None) -> Path:
     return final
 
 
-def _debootstrap(rootfs: Path, say: Progress) -> None:
+def _debootstrap(rootfs: Path, suite: str, say: Progress) -> None:
     cmd = [
         "debootstrap",
         "--variant=minbase",
         f"--include={','.join(PACKAGES)}",
-        SUITE,
+        suite,
         str(rootfs),
         MIRROR,
     ]
-    say(f"building golden image (debootstrap {SUITE}, a few minutes on a cold cache)")
+    say(f"building golden image (debootstrap {suite}, a few minutes on a cold cache)")
     started = time.monotonic()
     with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as proc:
         assert proc.stdout is not None

@@ -27,6 +27,8 @@ def spec_from_dict(data: dict[str, Any]) -> LabSpec:
         links=tuple(LinkSpec(**link) for link in data.get("links", ())),
         customer_kms=ExternalHostSpec(**kms) if kms else None,
         ssh_user=data.get("ssh_user", "root"),
+        # Spec files written before hosts could run another suite were all Debian 12.
+        suite=data.get("suite", "bookworm"),
         extra=dict(data.get("extra", {})),
     )
 
