@@ -315,3 +315,23 @@ def test_explicit_monitor_needs_storage_role() -> None:
         d["ceph"]["monitors"] = ["dc1-a", "dc2-a", "dc3-c"]
 
     assert_refused(monitor_on_compute_only, "ceph.monitors[2]", "lacks the 'storage' role")
+
+
+def test_pins_must_be_what_the_suite_packages() -> None:
+    # The shipped blueprints run Debian 13; Ceph 16 is what Debian 12 packages, not 13.
+    assert_refused(lambda d: d["versions"].update(ceph="16.2.15"), "versions.ceph", "Debian 13 (trixie)")
+    assert_refused(lambda d: d["versions"].update(haproxy="2.6.12"), "versions.haproxy", "delivers 3.0.11")
+
+
+def test_debian_12_with_its_own_releases_is_valid() -> None:
+    data = lab_dict()
+    data["versions"].update(debian="bookworm", ceph="16.2.15", etcd="3.4.23", haproxy="2.6.12")
+    validate_text(dump(data))
+    data["versions"].update(ceph="18.2.7")
+    with pytest.raises(BlueprintError) as err:
+        validate_text(dump(data))
+    assert "versions.ceph: 18.2.7 is not what Debian 12 (bookworm) packages: it delivers 16.2.15" in str(err.value)
+
+
+def test_an_unknown_suite_is_refused() -> None:
+    assert_refused(lambda d: d["versions"].update(debian="buster"), "versions.debian", "trixie")

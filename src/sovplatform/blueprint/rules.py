@@ -10,8 +10,8 @@ from urllib.parse import urlsplit
 
 from sovplatform.blueprint.models import Blueprint
 from sovplatform.blueprint.problems import Problem
-from sovplatform.blueprint.topology import NEARFULL_RATIO, capacity_after_loss, osd_sites, quorum_facts
 from sovplatform.blueprint.suites import SUITES, packaged_mismatches
+from sovplatform.blueprint.topology import NEARFULL_RATIO, capacity_after_loss, osd_sites, quorum_facts
 from sovplatform.plan.catalog import known_versions
 from sovplatform.plan.kube_catalog import KUBERNETES_STACK
 

@@ -73,6 +73,8 @@ CUSTOMER_VERIFY_POLICY = "platform-seal-verify"
 PLATFORM_TRANSIT = "transit"
 PLATFORM_KV = "kv"
 CONSUMER_KEYS = ("rgw", "kubernetes")
+# Per-bucket SSE-S3 keys RGW manages itself (the ceph_rgw role's key template starts with it).
+SSE_S3_KEY_PREFIX = "sse-s3-"
 HEALTH_TIMEOUT_S = 90.0
 
 SELF_SERVICE = """
@@ -91,6 +93,14 @@ path "{transit}/decrypt/rgw" {{ capabilities = ["update"] }}
 path "{transit}/datakey/plaintext/rgw" {{ capabilities = ["update"] }}
 path "{transit}/datakey/wrapped/rgw" {{ capabilities = ["update"] }}
 path "{transit}/keys/rgw" {{ capabilities = ["read"] }}
+"""
+        # SSE-S3 (Ceph 17+): RGW makes one key per bucket, named from the prefix, and deletes it
+        # (after setting deletion_allowed in the key's config) when the bucket goes. Confined to
+        # that prefix, so the token can never touch the SSE-KMS key or anyone else's.
+        + f"""
+path "{transit}/keys/{SSE_S3_KEY_PREFIX}*" {{ capabilities = ["create", "read", "update", "delete"] }}
+path "{transit}/datakey/plaintext/{SSE_S3_KEY_PREFIX}*" {{ capabilities = ["update"] }}
+path "{transit}/decrypt/{SSE_S3_KEY_PREFIX}*" {{ capabilities = ["update"] }}
 """
         + SELF_SERVICE,
         # RBD/LUKS volume passphrases, one kv-v2 entry per volume.

@@ -6,7 +6,7 @@ import importlib
 import json
 from typing import Any
 
-from sovplatform.checks import s3
+from sovplatform.checks import s3, s3_encryption
 from sovplatform.checks.model import Check, CheckContext, Layer
 from sovplatform.engine.lock import PlatformLock
 from sovplatform.files import write_atomic
@@ -21,7 +21,8 @@ LAYERS: dict[str, tuple[str, ...]] = {
     "etcd": ("sovplatform.checks.etcd",),
     "ceph": ("sovplatform.checks.ceph",),
     "openbao": ("sovplatform.checks.openbao",),  # layers openbao and kms
-    "s3": ("sovplatform.checks.gateway", "sovplatform.checks.s3"),  # layers gateway and kms
+    # layers gateway and kms
+    "s3": ("sovplatform.checks.gateway", "sovplatform.checks.s3", "sovplatform.checks.s3_encryption"),
 }
 LAYER_ORDER: tuple[str, ...] = tuple(LAYERS)
 # The report's layer names (verify's JSON contract) for a probe that crashed.
@@ -83,24 +84,39 @@ def verify_kill_switch(ctx: Context) -> dict[str, Any]:
         ctx.progress.phase("verify kill switch")
         found: list[Check] = []
         probe = s3.probe_for(check_context(ctx)) if "s3" in deployed_layers(ctx) else None
+        objects = s3_encryption.probe_for(check_context(ctx)) if "s3" in deployed_layers(ctx) else None
         if isinstance(probe, Check):
             found.append(probe)
             probe = None
+        if isinstance(objects, Check):
+            found.append(objects)
+            objects = None
         try:
             if probe is not None:
                 found.append(probe.write())
+            if objects is not None:
+                found += objects.write()
 
             def while_sealed() -> list[Check]:
-                if probe is None:
-                    return []
-                return [probe.read("kill switch: SSE-KMS object unreadable while sealed", expect_readable=False)]
+                sealed = []
+                if probe is not None:
+                    sealed.append(
+                        probe.read("kill switch: SSE-KMS object unreadable while sealed", expect_readable=False)
+                    )
+                if objects is not None:
+                    sealed += objects.unreadable("kill switch: unreadable while sealed")
+                return sealed
 
             found += kill_switch(ctx, hosts, while_sealed=while_sealed)
             if probe is not None:
                 found.append(probe.read("kill switch: SSE-KMS object readable again", wait_s=60))
+            if objects is not None:
+                found += objects.readable_again("kill switch: readable again", wait_s=60)
         finally:
             if probe is not None:
                 probe.delete()
+            if objects is not None:
+                objects.delete()
         extra = [c.to_dict() for c in found]
     report["checks"] += extra
     report["ok"] = report["ok"] and all(c["ok"] for c in extra)
