@@ -54,7 +54,7 @@ DEB_COMMON: tuple[str, ...] = (
 
 DEB_BY_ROLE: dict[str, tuple[str, ...]] = {
     "etcd": ("etcd-server", "etcd-client"),
-    "storage": ("ceph-common", "ceph-mon", "ceph-mgr", "ceph-osd"),  # ceph-volume ships inside ceph-osd on Debian
+    "storage": ("ceph-common", "ceph-base", "ceph-mon", "ceph-mgr", "ceph-osd"),  # ceph-volume ships inside ceph-osd on Debian
     "gateway": ("haproxy", "radosgw", "ceph-common"),
     "kms": ("jq",),
     "control": ("conntrack", "socat", "ebtables"),
@@ -66,6 +66,7 @@ DEB_VERSION_KEYS: dict[str, str] = {
     "etcd-server": "etcd",
     "etcd-client": "etcd",
     "ceph-common": "ceph",
+    "ceph-base": "ceph",
     "ceph-mon": "ceph",
     "ceph-mgr": "ceph",
     "ceph-osd": "ceph",
