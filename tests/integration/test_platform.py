@@ -29,7 +29,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
+from botocore.config import Config
 
 from sovplatform import tlshttp
 from sovplatform.blueprint import load_blueprint
@@ -200,6 +202,12 @@ def test_verify_reports_every_layer_ok(platform: Platform) -> None:
     assert {c["layer"] for c in report["checks"]} == {"etcd", "ceph", "openbao", "kms", "gateway"}
     names = {c["name"] for c in report["checks"]}
     assert {"s3 sse-kms round trip", "s3 object bytes at rest are not plaintext"} <= names, names
+    # Every way of writing, single and multipart, with boto3: stored encrypted, read back intact,
+    # no plaintext at rest (checks/s3_encryption.py).
+    for case in ("no encryption header", "SSE-S3", "SSE-KMS, default key", "SSE-KMS, key named"):
+        for how in ("single PUT", "multipart"):
+            for prefix in ("s3 write", "s3 read", "at rest, not plaintext"):
+                assert f"{prefix}: {case}, {how}" in names, (prefix, case, how)
     # The Kubernetes layer is not deployed: reported with what it lacks, not left out silently.
     # What is missing is exactly what the store has not built (the test built the runtime).
     (kube,) = report["not_deployed"]
@@ -336,6 +344,69 @@ def test_rgw_serves_s3_on_every_gateway(platform: Platform) -> None:
     wait_for("bucket creation through RGW", put_bucket, timeout=60)
     send(_sigv4("PUT", f"http://{first}:7480/t-ceph-bucket/hello.txt", access, secret, body))
     assert send(_sigv4("GET", f"http://{second}:7480/t-ceph-bucket/hello.txt", access, secret)) == body
+
+
+def _plaintext_hits(platform: Platform, key: str, marker: str) -> tuple[int, int]:
+    """(RADOS objects holding S3 object `key`, how many of them contain `marker` in the clear)."""
+    script = (
+        f"n=0; hit=0; for o in $(rados -p default.rgw.buckets.data ls | grep -F -- _{key}); do n=$((n+1)); "
+        f'if rados -p default.rgw.buckets.data get "$o" - | grep -q -F -- {marker}; then hit=$((hit+1)); fi; '
+        "done; echo $n $hit"
+    )
+    out = platform.ssh(SURVIVOR, f"bash -c '{script}'")
+    n, hit = out.stdout.split()
+    return int(n), int(hit)
+
+
+def test_every_write_through_the_gateways_is_encrypted_and_plaintext_would_be_seen(platform: Platform) -> None:
+    """boto3 as applications use it. The control: the same bytes written straight to RGW's own
+    port (no gateway, no encryption header) are found in the clear in RADOS, so the at-rest
+    probe can see plaintext when there is some. Needs the user and bucket of the test above."""
+    access, secret = "TCEPHTESTACCESSKEY01", "tceph-test-secret-key-not-a-real-secret-0001"
+    config = Config(s3={"addressing_style": "path"}, signature_version="s3v4")
+
+    def client(url: str, verify: str | bool) -> Any:
+        return boto3.client(
+            "s3", endpoint_url=url, aws_access_key_id=access, aws_secret_access_key=secret,
+            region_name="us-east-1", verify=verify, config=config,
+        )  # fmt: skip
+
+    through_gateway = client(f"https://{ADDRESS[GATEWAYS[0]]}:9443", str(platform.state / "pki" / "ca.crt"))
+    straight_to_rgw = client(f"http://{ADDRESS[GATEWAYS[0]]}:7480", False)
+    marker = f"tceph-marker-{os.urandom(6).hex()}"
+    body = (marker + "\n").encode() * 512
+    straight_to_rgw.put_object(Bucket="t-ceph-bucket", Key="control", Body=body)
+    through_gateway.put_object(Bucket="t-ceph-bucket", Key="defaulted", Body=body)
+    head = through_gateway.head_object(Bucket="t-ceph-bucket", Key="defaulted")
+    assert head.get("ServerSideEncryption") == "AES256", head
+    assert straight_to_rgw.head_object(Bucket="t-ceph-bucket", Key="control").get("ServerSideEncryption") is None
+    n, hits = _plaintext_hits(platform, "control", marker)
+    assert n >= 1 and hits == n, (n, hits)
+    n, hits = _plaintext_hits(platform, "defaulted", marker)
+    assert n >= 1 and hits == 0, (n, hits)
+    # Read back through another site's gateway.
+    other = client(f"https://{ADDRESS[GATEWAYS[-1]]}:9443", str(platform.state / "pki" / "ca.crt"))
+    assert other.get_object(Bucket="t-ceph-bucket", Key="defaulted")["Body"].read() == body
+    # Bucket default encryption is served (Ceph 16 answered TooManyBuckets).
+    sse_s3_default = {"Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]}
+    through_gateway.put_bucket_encryption(Bucket="t-ceph-bucket", ServerSideEncryptionConfiguration=sse_s3_default)
+    rules = through_gateway.get_bucket_encryption(Bucket="t-ceph-bucket")["ServerSideEncryptionConfiguration"]["Rules"]
+    assert rules[0]["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256", rules
+    through_gateway.delete_bucket_encryption(Bucket="t-ceph-bucket")
+    # Requests that could not carry the guarantee are refused with a line saying why.
+    ctx = ssl.create_default_context(cafile=str(platform.state / "pki" / "ca.crt"))
+    for headers, method, expected in (
+        ({"Authorization": f"AWS {access}:c2lnbmF0dXJl"}, "PUT", b"signature version 2"),
+        ({"Content-Type": "multipart/form-data; boundary=x"}, "POST", b"form (POST) uploads"),
+    ):
+        req = urllib.request.Request(
+            f"https://{ADDRESS[GATEWAYS[0]]}:9443/t-ceph-bucket/refused", data=b"x", method=method, headers=headers
+        )
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(req, timeout=20, context=ctx)
+        assert refused.value.code == 400 and expected in refused.value.read(), refused.value
+    for key in ("control", "defaulted"):
+        through_gateway.delete_object(Bucket="t-ceph-bucket", Key=key)
 
 
 def test_rgw_token_renewal_timer_renews(platform: Platform) -> None:
@@ -512,6 +583,11 @@ def test_kill_switch_through_the_cli(platform: Platform) -> None:
         "kill switch: transit works again",
         "kill switch: SSE-KMS object readable again",
     }, kill
+    # The default (SSE-S3 on per-bucket keys) is covered as much as SSE-KMS: every case, both ways.
+    for case in ("no encryption header", "SSE-S3", "SSE-KMS, default key", "SSE-KMS, key named"):
+        for how in ("single PUT", "multipart"):
+            for phase in ("unreadable while sealed", "readable again"):
+                assert f"kill switch: {phase}: {case}, {how}" in {c["name"] for c in kill}, (phase, case, how)
 
 
 # --- upgrade ------------------------------------------------------------------------------------

@@ -185,3 +185,18 @@ def test_kill_switch_needs_confirmation_without_a_terminal(tmp_path: Path) -> No
     assert result.returncode == 2, result.stderr
     assert "pass --yes to confirm" in result.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def test_up_refuses_to_move_hosts_to_another_debian_release(tmp_path: Path) -> None:
+    from sovplatform.operations.errors import Refused
+    from sovplatform.operations.up import refuse_suite_change
+
+    recorded = tmp_path / "lab-spec.json"
+    refuse_suite_change(recorded, "trixie")  # nothing built yet
+    # A spec written before hosts could run another suite: those hosts are Debian 12.
+    recorded.write_text(json.dumps({"platform": "p", "sites": [], "hosts": []}))
+    refuse_suite_change(recorded, "bookworm")
+    with pytest.raises(Refused) as refused:
+        refuse_suite_change(recorded, "trixie")
+    (line,) = refused.value.problems
+    assert line.startswith("versions.debian: the platform's hosts run bookworm, the blueprint asks for trixie")

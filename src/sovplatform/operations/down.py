@@ -41,6 +41,8 @@ def down(ctx: Context) -> list[str]:
             lab.down(ctx.progress.update)
         remove_inventory(ctx.state)
         (ctx.state / "mirror-url").unlink(missing_ok=True)
+        # No hosts are left to describe: a later `up` may build them on another Debian release.
+        spec_file.unlink(missing_ok=True)
         reset_known_hosts(ctx.state)
         journal.record("down", "done", warnings=warnings)
     return warnings

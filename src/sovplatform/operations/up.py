@@ -26,7 +26,7 @@ from sovplatform.plan.build import render_files
 from sovplatform.substrate.lab import PrecheckFailed
 from sovplatform.substrate.lab.image import ensure_image
 from sovplatform.substrate.lab.precheck import check as check_lab
-from sovplatform.substrate.lab.specfile import spec_to_dict
+from sovplatform.substrate.lab.specfile import load_spec, spec_to_dict
 
 PROGRESS_ENV = "SOVPLATFORM_PROGRESS_FILE"
 
@@ -60,6 +60,23 @@ class _Tail:
         return [line for line in data.splitlines() if line.strip()]
 
 
+def refuse_suite_change(recorded: Path, wanted: str) -> None:
+    """Hosts that run one Debian release are never rebuilt on another by `up`: that would wipe
+    every host, and with them the platform's data. Moving releases is an upgrade of its own."""
+    try:
+        have = load_spec(recorded).suite
+    except (OSError, ValueError, KeyError, TypeError):
+        return  # no platform built from this state dir yet
+    if have != wanted:
+        raise Refused(
+            [
+                f"versions.debian: the platform's hosts run {have}, the blueprint asks for {wanted}; `up` "
+                "does not move hosts between Debian releases (it would rebuild every host and lose the "
+                f"platform's data): keep {have} in the blueprint, or `down` and build afresh"
+            ]
+        )
+
+
 def up(ctx: Context, converge: bool = True, until: str = LAYER_ORDER[-1], bundle: Path | None = None) -> UpResult:
     progress = ctx.progress
     lab = lab_for(ctx)
@@ -69,6 +86,7 @@ def up(ctx: Context, converge: bool = True, until: str = LAYER_ORDER[-1], bundle
         raise Refused(list(failed.problems)) from None
     phases: dict[str, float] = {}
     with PlatformLock(ctx.state, "up " + ctx.blueprint.name):
+        refuse_suite_change(ctx.state / "lab-spec.json", lab.spec.suite)
         found = resume.interrupted(ctx.state / "journal.jsonl", "up")
         orphans = resume.orphaned_playbooks(ctx.state)
         journal = ctx.journal("up")

@@ -54,7 +54,13 @@ DEB_COMMON: tuple[str, ...] = (
 
 DEB_BY_ROLE: dict[str, tuple[str, ...]] = {
     "etcd": ("etcd-server", "etcd-client"),
-    "storage": ("ceph-common", "ceph-base", "ceph-mon", "ceph-mgr", "ceph-osd"),  # ceph-volume ships inside ceph-osd on Debian
+    "storage": (
+        "ceph-common",
+        "ceph-base",
+        "ceph-mon",
+        "ceph-mgr",
+        "ceph-osd",
+    ),  # ceph-volume ships inside ceph-osd on Debian
     "gateway": ("haproxy", "radosgw", "ceph-common"),
     "kms": ("jq",),
     "control": ("conntrack", "socat", "ebtables"),
