@@ -18,6 +18,20 @@ def test_clean_pgs_pass_and_are_not_settling() -> None:
     assert not ceph._settling(a)
 
 
+def test_scrubbing_is_routine_work_on_a_clean_pg() -> None:
+    # Seen on Ceph 18 right after a drill: a scheduled scrub is no reason to fail verify.
+    a = _answers("active+clean", "active+clean+scrubbing", "active+clean+scrubbing+deep", "active+clean+snaptrim")
+    check = ceph._pgs_clean(a)
+    assert check.ok, check.detail
+    assert check.detail == (
+        "1 active+clean, 1 active+clean+scrubbing, 1 active+clean+scrubbing+deep, 1 active+clean+snaptrim"
+    )
+    # What a scrub finds is not routine, and neither is anything without "clean".
+    assert not ceph._pgs_clean(_answers("active+clean+scrubbing+inconsistent")).ok
+    assert not ceph._pgs_clean(_answers("active+scrubbing")).ok
+    assert not ceph.pg_is_clean("active+clean+remapped")
+
+
 def test_new_pool_pgs_are_settling_and_fail_until_clean() -> None:
     a = _answers("active+clean", "creating+peering", "peering")
     check = ceph._pgs_clean(a)

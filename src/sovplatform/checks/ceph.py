@@ -178,12 +178,24 @@ def _pg_stats(a: dict[str, Any]) -> list[dict[str, Any]] | None:
     return None
 
 
+# Flags a clean PG may carry while Ceph does routine work on it: scrubbing reads and compares
+# the copies, snap trimming frees deleted snapshots. Neither touches availability or redundancy
+# (an error a scrub finds shows as "inconsistent", which is not in this set).
+ROUTINE_PG_FLAGS = frozenset({"scrubbing", "deep", "snaptrim", "snaptrim_wait"})
+
+
+def pg_is_clean(state: str) -> bool:
+    """active+clean, or active+clean with only routine work going on (active+clean+scrubbing)."""
+    flags = set(state.split("+"))
+    return {"active", "clean"} <= flags and flags - {"active", "clean"} <= ROUTINE_PG_FLAGS
+
+
 def _pgs_clean(a: dict[str, Any]) -> Check:
     stats = _pg_stats(a)
     if stats is None:
         return Check("ceph", "pgs active+clean", False, f"pg ls failed: {a.get('pgs')}")
     states = Counter(p.get("state", "?") for p in stats)
-    ok = bool(stats) and set(states) == {"active+clean"}
+    ok = bool(stats) and all(pg_is_clean(str(state)) for state in states)
     return Check("ceph", "pgs active+clean", ok, ", ".join(f"{n} {s}" for s, n in sorted(states.items())))
 
 
@@ -204,7 +216,7 @@ def _mapping_lags(a: dict[str, Any]) -> bool:
     stats = _pg_stats(a)
     if not stats or not isinstance(a.get("osd_tree"), dict):
         return False
-    return all(p.get("state") == "active+clean" for p in stats) and not _pg_spread(a).ok
+    return all(pg_is_clean(str(p.get("state"))) for p in stats) and not _pg_spread(a).ok
 
 
 def wait_pgs_clean(ctx: CheckContext, host: str, timeout: float) -> float | None:
@@ -212,7 +224,7 @@ def wait_pgs_clean(ctx: CheckContext, host: str, timeout: float) -> float | None
     started = time.monotonic()
     while True:
         stats = _pg_stats({"pgs": ceph_json(ctx, host, "pg", "ls")})
-        if stats and all(p.get("state") == "active+clean" for p in stats):
+        if stats and all(pg_is_clean(str(p.get("state"))) for p in stats):
             return round(time.monotonic() - started, 1)
         if time.monotonic() - started > timeout:
             return None

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from sovplatform.checks import etcd as etcd_checks
-from sovplatform.checks.ceph import ceph_json
+from sovplatform.checks.ceph import ceph_json, pg_is_clean
 from sovplatform.checks.model import CheckContext
 from sovplatform.checks.openbao import BaoClient, _token, platform_ca, stores, voter_url
 from sovplatform.plan.rollout import Gate
@@ -111,7 +111,7 @@ def openbao_unsealed(cctx: CheckContext, plan: dict[str, Any], host: str | None)
 def ceph_pgs_active_clean(cctx: CheckContext, plan: dict[str, Any], _: str | None) -> tuple[bool, str]:
     pgs = ceph_json(cctx, _mon_besides(plan, None), "pg", "ls")
     states = [str(p.get("state")) for p in (pgs or {}).get("pg_stats", [])] if isinstance(pgs, dict) else []
-    bad = sorted({s for s in states if s != "active+clean"})
+    bad = sorted({s for s in states if not pg_is_clean(s)})
     return bool(states) and not bad, f"{len(states)} PGs" + (f", not clean: {', '.join(bad)}" if bad else " clean")
 
 
