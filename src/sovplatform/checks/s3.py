@@ -163,16 +163,22 @@ class SseProbe:
             self.writer.request("DELETE", self.path)
 
 
-def probe_for(ctx: CheckContext) -> SseProbe | Check:
-    """A probe, or the failed check saying why there cannot be one."""
+def check_user(ctx: CheckContext, check_name: str) -> Credentials | Check:
+    """The S3 check user's keys, or the failed check saying why there are none to probe with."""
     plan: dict[str, Any] = ctx.plan
     try:
         creds = load_credentials(ctx.state, plan["substrate"])
     except (PassphraseError, SecretBoxError) as exc:
-        return Check("gateway", "s3 sse-kms round trip", False, f"cannot open the S3 check's keys: {exc}")
+        return Check("gateway", check_name, False, f"cannot open the S3 check's keys: {exc}")
     if creds is None or not any("gateway" in h["roles"] for h in plan["hosts"]):
-        return Check("gateway", "s3 sse-kms round trip", False, "no S3 check user yet (made by `up`)")
-    return SseProbe(ctx, creds)
+        return Check("gateway", check_name, False, "no S3 check user yet (made by `up`)")
+    return creds
+
+
+def probe_for(ctx: CheckContext) -> SseProbe | Check:
+    """A probe, or the failed check saying why there cannot be one."""
+    creds = check_user(ctx, "s3 sse-kms round trip")
+    return creds if isinstance(creds, Check) else SseProbe(ctx, creds)
 
 
 def run(ctx: CheckContext) -> list[Check]:

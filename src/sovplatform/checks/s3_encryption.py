@@ -29,9 +29,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from sovplatform.checks.model import Check, CheckContext
-from sovplatform.checks.s3 import DATA_POOL, KMS_KEY_ID, S3_PORT, VERIFY_BUCKET, load_credentials
-from sovplatform.pki.secret import PassphraseError
-from sovplatform.secretbox import SecretBoxError
+from sovplatform.checks.s3 import DATA_POOL, KMS_KEY_ID, S3_PORT, VERIFY_BUCKET, check_user
 
 # RGW refuses parts under 5 MiB except the last, so two parts need a little more than that.
 PART_SIZE = 5 * 1024 * 1024
@@ -244,14 +242,8 @@ class EncryptionProbe:
 
 def probe_for(ctx: CheckContext) -> EncryptionProbe | Check:
     """A probe, or the failed check saying why there cannot be one."""
-    plan: dict[str, Any] = ctx.plan
-    try:
-        creds = load_credentials(ctx.state, plan["substrate"])
-    except (PassphraseError, SecretBoxError) as exc:
-        return Check("gateway", "s3 encryption at rest", False, f"cannot open the S3 check's keys: {exc}")
-    if creds is None or not any("gateway" in h["roles"] for h in plan["hosts"]):
-        return Check("gateway", "s3 encryption at rest", False, "no S3 check user yet (made by `up`)")
-    return EncryptionProbe(ctx, creds.access_key, creds.secret_key)
+    creds = check_user(ctx, "s3 encryption at rest")
+    return creds if isinstance(creds, Check) else EncryptionProbe(ctx, creds.access_key, creds.secret_key)
 
 
 def run(ctx: CheckContext) -> list[Check]:
