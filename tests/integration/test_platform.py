@@ -140,9 +140,22 @@ def wait_for(what: str, probe: Callable[[], Any], timeout: float, interval: floa
     pytest.fail(f"timed out after {timeout:.0f} s waiting for {what} (last: {str(last)[:300]})")
 
 
-def health_ok(p: Platform) -> bool:
+class NotYet(str):
+    """A probe's falsy answer that still says why, so a timeout names what Ceph was complaining about."""
+
+    def __bool__(self) -> bool:
+        return False
+
+
+def health_ok(p: Platform) -> bool | NotYet:
     health = p.ceph("health")
-    return bool(health) and health.get("status") == "HEALTH_OK"
+    if not health:
+        return NotYet("no answer from the monitors")
+    if health.get("status") == "HEALTH_OK":
+        return True
+    return NotYet(f"{health.get('status')}: " + "; ".join(
+        f"{name}: {check.get('summary', {}).get('message', '')}" for name, check in health.get("checks", {}).items()
+    ))
 
 
 def recap_changed(output: str) -> dict[str, int]:
