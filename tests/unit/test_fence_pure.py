@@ -4,7 +4,7 @@ entry that covers every client instance from one address."""
 from __future__ import annotations
 
 from sovplatform.blueprint import load_blueprint
-from sovplatform.operations.fence import blocklist_entries, entry, host_addresses, still_answering
+from sovplatform.operations.fence import blocklist_entries, entry, host_addresses, still_answering, stopped_units
 from tests.helpers import ROOT
 
 
@@ -45,3 +45,14 @@ def test_only_hosts_that_are_gone_may_be_fenced() -> None:
     assert still_answering(["dc3-a"], hosts, set(), site_of, {"dc3-a"}) == []
     # Only the targets are judged: a running host elsewhere is none of fence's business.
     assert still_answering(["dc2-a"], hosts, set(), site_of, set()) == []
+
+
+def test_unfence_starts_only_the_loaded_daemons_that_are_not_active() -> None:
+    listing = (
+        "ceph-mgr@dc2-a.service loaded active running Ceph cluster manager daemon\n"
+        "ceph-osd@2.service loaded failed failed Ceph object storage daemon osd.2\n"
+        "ceph-osd@3.service loaded inactive dead Ceph object storage daemon osd.3\n"
+        "ceph-mon@dc2-a.service not-found inactive dead ceph-mon@dc2-a.service\n"
+    )
+    assert stopped_units(listing) == ["ceph-osd@2.service", "ceph-osd@3.service"]
+    assert stopped_units("") == []

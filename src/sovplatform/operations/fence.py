@@ -36,6 +36,7 @@ FENCED_FILE = "fenced.json"
 # Blocklist entries expire; a fence lasts until `unfence`, so ten years stands for "until then".
 EXPIRE_S = 10 * 365 * 24 * 3600
 RGW_UNITS = "'ceph-radosgw@*'"
+DAEMON_UNITS = "'ceph-mon@*' 'ceph-mgr@*' 'ceph-osd@*'"
 
 
 def fenced_hosts(ctx: Context) -> dict[str, list[str]]:
@@ -68,6 +69,16 @@ def _targets(ctx: Context, host: str | None, site: str | None) -> list[str]:
         )
     except OpsInputError as exc:
         raise Refused([str(exc)]) from None
+
+
+def stopped_units(listing: str) -> list[str]:
+    """The loaded units that are not active, from `systemctl list-units --all --plain --no-legend`."""
+    stopped = []
+    for line in listing.splitlines():
+        fields = line.split()
+        if len(fields) >= 3 and fields[1] == "loaded" and fields[2] != "active":
+            stopped.append(fields[0])
+    return stopped
 
 
 def blocklist_entries(stdout: str) -> set[str]:
@@ -210,8 +221,19 @@ def unfence(ctx: Context, host: str | None, site: str | None) -> dict[str, Any]:
             journal.record(target, "done", unblocked=fenced[target])
             report["steps"].append(f"{target}: Ceph clients from {', '.join(fenced[target])} may write again")
             _record(ctx, {k: v for k, v in fenced_hosts(ctx).items() if k != target})
-        # A gateway that came back while fenced found itself blocklisted and may have given up:
-        # start it afresh (a host still away is left alone; its units start when it boots).
+        # A daemon that came back while fenced found itself blocklisted and may have given up
+        # (a Ceph daemon that exits too often hits systemd's start limit and stays down): start
+        # what is stopped, so the site rejoins whole. A host still away is left alone; its units
+        # start when it boots.
+        for target in back:
+            listing = cctx.ssh(target, f"systemctl list-units --all --plain --no-legend {DAEMON_UNITS}", timeout=60)
+            stopped = stopped_units(listing.stdout) if listing.returncode == 0 else []
+            if stopped:
+                names = " ".join(stopped)
+                started = cctx.ssh(target, f"systemctl reset-failed {names}; systemctl start {names}", timeout=180)
+                outcome = "started again" if started.returncode == 0 else "could not be started (see its journal)"
+                report["steps"].append(f"{target}: {', '.join(stopped)} had stopped while fenced: {outcome}")
+        # A gateway found itself blocklisted too: start it afresh in any case.
         for target in back:
             if "gateway" in {r for h in ctx.plan.data["hosts"] if h["name"] == target for r in h["roles"]}:
                 restart = f"systemctl reset-failed {RGW_UNITS} 2>/dev/null; systemctl restart ceph-radosgw.target"
