@@ -153,12 +153,9 @@ def health_ok(p: Platform) -> bool | NotYet:
         return NotYet("no answer from the monitors")
     if health.get("status") == "HEALTH_OK":
         return True
-    return NotYet(
-        f"{health.get('status')}: "
-        + "; ".join(
-            f"{name}: {check.get('summary', {}).get('message', '')}" for name, check in health.get("checks", {}).items()
-        )
-    )
+    return NotYet(f"{health.get('status')}: " + "; ".join(
+        f"{name}: {check.get('summary', {}).get('message', '')}" for name, check in health.get("checks", {}).items()
+    ))
 
 
 def recap_changed(output: str) -> dict[str, int]:
