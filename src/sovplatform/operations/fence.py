@@ -223,8 +223,8 @@ def unfence(ctx: Context, host: str | None, site: str | None) -> dict[str, Any]:
             _record(ctx, {k: v for k, v in fenced_hosts(ctx).items() if k != target})
         # A daemon that came back while fenced found itself blocklisted and may have given up
         # (a Ceph daemon that exits too often hits systemd's start limit and stays down): start
-        # what is stopped, so the site rejoins whole. A host still away is left alone; its units
-        # start when it boots.
+        # what is stopped, so the site rejoins whole, and give every gateway a fresh session.
+        # A host still away is left alone; its units start when it boots.
         for target in back:
             listing = cctx.ssh(target, f"systemctl list-units --all --plain --no-legend {DAEMON_UNITS}", timeout=60)
             stopped = stopped_units(listing.stdout) if listing.returncode == 0 else []
@@ -233,8 +233,6 @@ def unfence(ctx: Context, host: str | None, site: str | None) -> dict[str, Any]:
                 started = cctx.ssh(target, f"systemctl reset-failed {names}; systemctl start {names}", timeout=180)
                 outcome = "started again" if started.returncode == 0 else "could not be started (see its journal)"
                 report["steps"].append(f"{target}: {', '.join(stopped)} had stopped while fenced: {outcome}")
-        # A gateway found itself blocklisted too: start it afresh in any case.
-        for target in back:
             if "gateway" in {r for h in ctx.plan.data["hosts"] if h["name"] == target for r in h["roles"]}:
                 restart = f"systemctl reset-failed {RGW_UNITS} 2>/dev/null; systemctl restart ceph-radosgw.target"
                 if cctx.ssh(target, restart, timeout=120).returncode == 0:
