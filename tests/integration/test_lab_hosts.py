@@ -29,8 +29,12 @@ def _spec() -> LabSpec:
         SiteNet(f"dc{n}", n - 1, f"198.18.{n}.0/24", f"198.18.{n}.1", f"198.19.{n}.0/24", f"198.19.{n}.1")
         for n in (1, 2, 3)
     )
+    # dc1-a will run a kubelet (compute role); the others are plain hosts.
+    roles = {0: ("storage", "compute")}
     hosts = tuple(
-        HostSpec(f"dc{i + 1}-a", f"dc{i + 1}", f"198.18.{i + 1}.10", f"198.19.{i + 1}.10", (1,), ("storage",))
+        HostSpec(
+            f"dc{i + 1}-a", f"dc{i + 1}", f"198.18.{i + 1}.10", f"198.19.{i + 1}.10", (1,), roles.get(i, ("storage",))
+        )
         for i in range(3)
     )
     links = tuple(LinkSpec(a, b, rtt) for (a, b), rtt in RTT.items())
@@ -84,6 +88,43 @@ def test_every_host_answers_ssh_with_the_platform_key(lab: Lab) -> None:
     assert len(machine_ids) == len(lab.contract)
     disks = lab.ssh("dc1-a", "stat -c %s /var/lib/sovplatform/disks/disk0.img").stdout.strip()
     assert disks == str(1024**3)
+
+
+# keyctl(KEYCTL_JOIN_SESSION_KEYRING, NULL), the call runc makes for every container: prints the
+# new keyring's serial, or -1 with the errno when nspawn's seccomp filter refuses it.
+JOIN_KEYRING = (
+    "python3 -c 'import ctypes, os; libc = ctypes.CDLL(None, use_errno=True); "
+    'r = libc.syscall(250, 1, None); print(r, os.strerror(ctypes.get_errno()) if r < 0 else "")\''
+)
+CONTROLLERS = ("cpu", "cpuacct", "cpuset", "memory", "devices", "freezer", "blkio", "pids")
+
+
+def test_a_kubernetes_host_can_make_cgroups_and_join_keyrings_a_plain_host_cannot(lab: Lab) -> None:
+    probe = "; ".join(
+        f"mkdir /sys/fs/cgroup/{c}/sov-probe 2>/dev/null && rmdir /sys/fs/cgroup/{c}/sov-probe && echo {c}"
+        for c in CONTROLLERS
+    )
+    kube = lab.ssh(
+        "dc1-a",
+        f"{probe}; {JOIN_KEYRING}; stat -c %F:%t:%T /dev/kmsg; "
+        "systemd-run --quiet --wait -p ProtectKernelLogs=yes -p ProtectKernelTunables=yes test -c /dev/null "
+        "&& echo sandboxed-ok; systemctl is-system-running; grep CapBnd /proc/1/status",
+    )
+    made, keyring, kmsg, sandboxed, state, bounding = kube.stdout.strip().rsplit("\n", 5)
+    caps = int(bounding.split()[1], 16)
+    assert caps & (1 << 14), bounding  # CAP_IPC_LOCK: not in nspawn's default set
+    assert not caps & (1 << 25) and not caps & (1 << 16), bounding  # never CAP_SYS_TIME nor CAP_SYS_MODULE
+    assert made.split() == list(CONTROLLERS), kube.stdout + kube.stderr
+    assert int(keyring.split()[0]) > 0, keyring
+    assert kmsg == "character special file:1:3", kmsg  # its own node: never a link to /dev/null
+    # A service sandboxed from the kernel log (chrony is) still sees /dev/null.
+    assert sandboxed == "sandboxed-ok", kube.stdout + kube.stderr
+    assert state == "running", state  # nothing failed at boot with the extra capabilities
+    plain = lab.ssh("dc2-a", f"{probe}; {JOIN_KEYRING}; systemctl is-system-running")
+    *made, keyring, state = plain.stdout.strip().split("\n")
+    assert made == [], plain.stdout  # the controllers stay read-only in a plain host
+    assert keyring.startswith("-1 "), keyring
+    assert state == "running", state
 
 
 def test_ping_rtt_between_sites_matches_the_links(lab: Lab) -> None:

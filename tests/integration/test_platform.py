@@ -254,34 +254,23 @@ def test_mirror_publishes_built_programs_with_sboms_and_the_registry(platform: P
     assert link.read_text().strip() == "sha256:" + pause["sha256"]
 
 
-def test_containerd_on_a_host_pulls_a_built_image_from_the_mirror_registry(platform: Platform) -> None:
-    """The runtime built from source, fetched by a host from the mirror, pulls through the
-    mirror's registry the way a site's containerd does (a hosts.toml mirror for registry.k8s.io)."""
+def test_a_kubelet_on_a_host_runs_a_static_pod_from_the_mirror_registry(platform: Platform) -> None:
+    """The kubelet, containerd and runc built from source, fetched by a lab host from the mirror,
+    run a pod whose image comes through the CRI from the mirror's registry (a hosts.toml mirror
+    for registry.k8s.io), inside an nspawn host with cgroup v1 (docs/kubernetes.md)."""
     url = (platform.state / "mirror-url").read_text().strip()
     registry = json.loads((platform.state / "registry-server" / "registry.json").read_text())["addr"]
     host = next(iter(ADDRESS))
-    d = "/var/tmp/sov-containerd-test"
-    script = f"""set -e
-rm -rf {d}; mkdir -p {d}/bin {d}/certs.d/registry.k8s.io
-for b in containerd ctr; do curl -fsS {url}/binaries/$b/2.4.2/$b -o {d}/bin/$b; done
-(cd {d}/bin && curl -fsS {url}/binaries/containerd/2.4.2/SHA256SUMS | sha256sum -c --quiet)
-chmod +x {d}/bin/*
-printf 'server = "https://registry.k8s.io"\n[host."http://{registry}"]\n  capabilities = ["pull", "resolve"]\n' \
-  > {d}/certs.d/registry.k8s.io/hosts.toml
-printf 'version = 3\nroot = "{d}/root"\nstate = "/run/sov-containerd-test"\n[grpc]\n  address = "{d}/sock"\n' \
-  > {d}/config.toml
-{d}/bin/containerd --config {d}/config.toml > {d}/log 2>&1 &
-trap 'kill $! 2>/dev/null; sleep 1; rm -rf {d} /run/sov-containerd-test' EXIT
-for i in $(seq 50); do [ -S {d}/sock ] && break; sleep 0.2; done
-{d}/bin/ctr --address {d}/sock images pull --local --snapshotter native --hosts-dir {d}/certs.d \
-  registry.k8s.io/pause:3.10.2 >/dev/null
-{d}/bin/ctr --address {d}/sock images ls -q
-{d}/bin/ctr --address {d}/sock snapshots --snapshotter native ls | tail -n +2 | wc -l
-"""
-    result = platform.ssh(host, script, timeout=180)
-    assert result.returncode == 0, result.stdout[-1500:] + result.stderr[-1500:]
-    images, snapshots = result.stdout.split()
-    assert images == "registry.k8s.io/pause:3.10.2" and int(snapshots) >= 1, result.stdout
+    script = (Path(__file__).parent / "kubelet_static_pod.sh").read_text()
+    result = platform.ssh(host, f"set -- {url} {registry} {host}\n{script}", timeout=300)
+    assert result.returncode == 0, result.stdout[-1500:] + result.stderr[-3000:]
+    seen = dict(line.split(" ", 1) for line in result.stdout.splitlines())
+    assert seen["image"] == "registry.k8s.io/pause:3.10.2", seen
+    assert seen["memory-cgroup"].startswith(f"/{host}-kubelet-test/kubepods/"), seen
+    assert seen["sandboxes"] == "1", seen
+    # Nothing is left behind on a host that goes on serving the platform.
+    left = platform.ssh(host, "ls -d /var/tmp/sov-kubelet-test /sys/fs/cgroup/*/*-kubelet-test; pgrep -c kubelet")
+    assert left.stdout.strip() == "0", left.stdout
 
 
 def test_health_ok_and_every_check_passes(platform: Platform) -> None:

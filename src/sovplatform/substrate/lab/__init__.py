@@ -28,6 +28,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from sovplatform.substrate.lab import hosts as hostlib
+from sovplatform.substrate.lab import kubelet
 from sovplatform.substrate.lab.commands import run
 from sovplatform.substrate.lab.hosts import Interface, LabHost
 from sovplatform.substrate.lab.image import ensure_image
@@ -257,6 +258,8 @@ class LabSubstrate:
         A container that exits during boot (seen once on a machine at load 12) is booted again,
         once; its console log is kept beside the state dir for the post-mortem.
         """
+        if any(host.runs_kubelet for host in chosen):
+            kubelet.apply_kernel_settings(say)
         for host in chosen:
             record = hostlib.running(host)
             fresh = record is None

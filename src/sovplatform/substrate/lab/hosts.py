@@ -35,7 +35,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sovplatform.substrate.lab import processes
+from sovplatform.substrate.lab import kubelet, processes
 from sovplatform.substrate.lab.commands import run
 from sovplatform.substrate.lab.names import LabNames
 
@@ -85,6 +85,10 @@ class LabHost:
         return self.directory / "root"
 
     @property
+    def runs_kubelet(self) -> bool:
+        return kubelet.runs_kubelet(self.roles)
+
+    @property
     def address(self) -> str:
         return self.interfaces[0].address
 
@@ -126,6 +130,8 @@ def prepare(host: LabHost, image: Path, public_key: str) -> bool:
     network_dir.mkdir(parents=True, exist_ok=True)
     for iface in host.interfaces:
         changed |= _write_if_changed(network_dir / f"10-{iface.inner}.network", _networkd_file(iface), 0o644)
+    if host.runs_kubelet:
+        changed |= kubelet.prepare_root(host.root, _write_if_changed)
     host.disk_dir.mkdir(exist_ok=True)
     for path, size_gb in zip(host.disk_paths(), host.disks_gb, strict=True):
         if not path.exists():
@@ -192,6 +198,7 @@ def _nspawn_argv(host: LabHost) -> list[str]:
         # A pty copied to the log keeps the boot transcript without needing a terminal.
         "--console=read-only",
         f"--bind={host.disk_dir}:{DISK_MOUNT}",
+        *(kubelet.NSPAWN_OPTIONS if host.runs_kubelet else ()),
     ]
 
 
