@@ -61,6 +61,9 @@ GATEWAYS = BP.hosts_with_role("gateway")
 LOST_SITE = BP.sites[-1].name
 SURVIVOR = MONS[0]
 FROM_SOURCE = ("kubeadm", "kubelet", "containerd", "ctr", "containerd-shim-runc-v2", "pause")
+# What the `containerd` role installs besides containerd (components, as `artefacts build --only` takes them).
+RUNTIME = ("runc", "crictl", "cni-plugins")
+RUNTIME_PROGRAMS = ("runc", "crictl", "bridge", "host-local", "loopback", "portmap")
 UNITS = "'ceph-mon@*' 'ceph-mgr@*' 'ceph-osd@*' 'ceph-radosgw@*' etcd.service openbao.service haproxy.service"
 
 
@@ -184,7 +187,8 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
     p = Platform(state_root)
     try:
         # The runtime and an image for the registry test (from the store when test_artefacts ran).
-        built = p.sov("artefacts", "build", str(BLUEPRINT), *itertools.chain(*(("--only", n) for n in FROM_SOURCE)))
+        only = itertools.chain(*(("--only", n) for n in FROM_SOURCE + RUNTIME))
+        built = p.sov("artefacts", "build", str(BLUEPRINT), *only)
         assert built.returncode == 0, built.stderr[-2000:]
         start = time.monotonic()
         p.up = p.sov("up", str(BLUEPRINT), "--yes")
@@ -231,7 +235,8 @@ def test_verify_reports_every_layer_ok(platform: Platform) -> None:
     built = [Artefact(**{**a, "roles": tuple(a["roles"])}) for a in artefacts if a["source"].startswith(BUILT_PREFIXES)]
     expected = sorted(m.line() for m in locate(built, Store()).missing)
     assert kube["layer"] == "kubernetes" and sorted(kube["missing"]) == expected, kube
-    assert not {n for n in FROM_SOURCE if any(f" {n} " in line for line in kube["missing"])}, kube["missing"]
+    programs = FROM_SOURCE + RUNTIME_PROGRAMS
+    assert not {n for n in programs if any(f" {n} " in line for line in kube["missing"])}, kube["missing"]
     assert kube["reason"].startswith("not available: artefacts missing" if expected else "not deployed: every"), kube
     # Upstream add-ons (Calico, ceph-csi, KubeVirt, ...) are counted apart, never as built ones.
     assert kube["addons_missing"], kube
@@ -244,7 +249,7 @@ def test_mirror_publishes_built_programs_with_sboms_and_the_registry(platform: P
     mirror = platform.state / "mirror"
     manifest = json.loads((mirror / "manifest.json").read_text())
     built = {a["name"]: a for a in manifest["artefacts"] if a["kind"] == "build"}
-    assert set(FROM_SOURCE) - {"pause"} <= set(built), sorted(built)
+    assert set(FROM_SOURCE + RUNTIME_PROGRAMS) - {"pause"} <= set(built), sorted(built)
     for name, a in built.items():
         path = mirror / a["filename"]
         assert sha256_file(path) == a["sha256"], name
@@ -254,23 +259,57 @@ def test_mirror_publishes_built_programs_with_sboms_and_the_registry(platform: P
     assert link.read_text().strip() == "sha256:" + pause["sha256"]
 
 
+def runtime_playbook(p: Platform, host: str) -> subprocess.CompletedProcess[str]:
+    url = (p.state / "mirror-url").read_text().strip()
+    registry = json.loads((p.state / "registry-server" / "registry.json").read_text())["addr"]
+    extra = ("--tags", "runtime", "--limit", host, "-e", f"sov_mirror_url={url}", "-e", f"sov_registry={registry}")
+    return p.playbook("kubernetes.yml", *extra, timeout=600)
+
+
+def test_the_containerd_role_installs_the_built_runtime_and_a_second_run_changes_nothing(platform: Platform) -> None:
+    """The `containerd` role of the Kubernetes layer on a lab host: the programs built from
+    source, from the mirror (checked against its SHA256SUMS), containerd under systemd with the
+    CRI answering, and pulls of registry.k8s.io going to the mirror's registry."""
+    host = next(iter(ADDRESS))
+    first = runtime_playbook(platform, host)
+    assert first.returncode == 0, first.stdout[-3000:]
+    started = platform.ssh(host, "systemctl show -p ExecMainStartTimestampMonotonic --value containerd").stdout
+    again = runtime_playbook(platform, host)
+    assert again.returncode == 0, again.stdout[-3000:]
+    assert recap_changed(again.stdout) == {host: 0}, again.stdout[-3000:]
+    assert platform.ssh(host, "systemctl show -p ExecMainStartTimestampMonotonic --value containerd").stdout == started
+    probe = platform.ssh(
+        host,
+        "set -e; containerd --version; runc --version | head -1; /opt/cni/bin/bridge --version 2>&1 | head -1; "
+        "crictl pull registry.k8s.io/pause:3.10.2 >/dev/null; crictl images -q registry.k8s.io/pause:3.10.2 | wc -l; "
+        "crictl info -o go-template --template '{{.config.containerd.runtimes.runc.options.SystemdCgroup}}'",
+        timeout=120,
+    )
+    assert probe.returncode == 0, probe.stdout + probe.stderr
+    containerd, runc, bridge, images, systemd_cgroup = probe.stdout.strip().splitlines()
+    assert " v2.4.2 " in containerd + " " and "1.5.3" in runc and "v1.10.0" in bridge, probe.stdout
+    assert images == "1" and systemd_cgroup == "false", probe.stdout  # cgroup v1 lab host: cgroupfs
+
+
 def test_a_kubelet_on_a_host_runs_a_static_pod_from_the_mirror_registry(platform: Platform) -> None:
-    """The kubelet, containerd and runc built from source, fetched by a lab host from the mirror,
-    run a pod whose image comes through the CRI from the mirror's registry (a hosts.toml mirror
-    for registry.k8s.io), inside an nspawn host with cgroup v1 (docs/kubernetes.md)."""
+    """The kubelet built from source, fetched by a lab host from the mirror, runs a pod through
+    the role's containerd, its image from the mirror's registry, inside an nspawn host with
+    cgroup v1 (docs/kubernetes.md)."""
     url = (platform.state / "mirror-url").read_text().strip()
-    registry = json.loads((platform.state / "registry-server" / "registry.json").read_text())["addr"]
     host = next(iter(ADDRESS))
     script = (Path(__file__).parent / "kubelet_static_pod.sh").read_text()
-    result = platform.ssh(host, f"set -- {url} {registry} {host}\n{script}", timeout=300)
+    result = platform.ssh(host, f"set -- {url} {host}\n{script}", timeout=300)
     assert result.returncode == 0, result.stdout[-1500:] + result.stderr[-3000:]
     seen = dict(line.split(" ", 1) for line in result.stdout.splitlines())
     assert seen["image"] == "registry.k8s.io/pause:3.10.2", seen
     assert seen["memory-cgroup"].startswith(f"/{host}-kubelet-test/kubepods/"), seen
     assert seen["sandboxes"] == "1", seen
     # Nothing is left behind on a host that goes on serving the platform.
-    left = platform.ssh(host, "ls -d /var/tmp/sov-kubelet-test /sys/fs/cgroup/*/*-kubelet-test; pgrep -c kubelet")
-    assert left.stdout.strip() == "0", left.stdout
+    left = platform.ssh(
+        host,
+        "ls -d /var/tmp/sov-kubelet-test /sys/fs/cgroup/*/*-kubelet-test; pgrep -c kubelet; crictl pods -q | wc -l",
+    )
+    assert left.stdout.split() == ["0", "0"], left.stdout
 
 
 def test_health_ok_and_every_check_passes(platform: Platform) -> None:

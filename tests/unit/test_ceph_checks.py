@@ -98,3 +98,25 @@ def test_degraded_pgs_off_the_rule_are_not_a_lag() -> None:
     a["pgs"]["pg_stats"][0]["state"] = "active+undersized+degraded"
     assert not ceph._mapping_lags(a)
     assert not ceph._mapping_lags({"pgs": {"pg_stats": [{"state": "active+clean", "acting": [0]}]}})
+
+
+def test_a_pool_still_splitting_or_merging_is_not_settled() -> None:
+    steady = {
+        "pool_name": "rbd",
+        "pg_num": 32,
+        "pg_placement_num": 32,
+        "pg_num_target": 32,
+        "pg_placement_num_target": 32,
+        "pg_num_pending": 32,
+    }
+    assert ceph.pools_still_resizing([steady]) == []
+    splitting = {**steady, "pool_name": "default.rgw.log", "pg_placement_num": 16}
+    merging = {**steady, "pool_name": "default.rgw.meta", "pg_num_target": 8, "pg_placement_num_target": 8}
+    pending = {**steady, "pool_name": "x", "pg_num_pending": 31}
+    assert ceph.pools_still_resizing([steady, splitting, merging, pending]) == [
+        "default.rgw.log: pg_num 32 -> 32, pgp_num 16 -> 32",
+        "default.rgw.meta: pg_num 32 -> 8, pgp_num 32 -> 8",
+        "x: pg_num 32 -> 32, pgp_num 32 -> 32, merging to 31",
+    ]
+    # A failed query is never taken for "nothing resizing".
+    assert ceph.pools_still_resizing(None) == ["osd pool ls detail: no answer"]

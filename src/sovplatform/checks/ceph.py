@@ -219,12 +219,39 @@ def _mapping_lags(a: dict[str, Any]) -> bool:
     return all(pg_is_clean(str(p.get("state"))) for p in stats) and not _pg_spread(a).ok
 
 
+def pools_still_resizing(pools: Any) -> list[str]:
+    """Pools whose placement groups are still being split or merged toward a new count (the
+    autoscaler, or an operator's `pg_num` change): their PGs can all be clean for a moment while
+    Ceph has not finished, and more peering and recovery follow."""
+    if not isinstance(pools, list):
+        return ["osd pool ls detail: no answer"]
+    resizing = []
+    for pool in pools:
+        pg, pgp = pool.get("pg_num"), pool.get("pg_placement_num")
+        targets = (
+            pool.get("pg_num_target", pg),
+            pool.get("pg_placement_num_target", pgp),
+            pool.get("pg_num_pending", pg),
+        )
+        if targets != (pg, pgp, pg):
+            merging = f", merging to {targets[2]}" if targets[2] != pg else ""
+            resizing.append(
+                f"{pool.get('pool_name')}: pg_num {pg} -> {targets[0]}, pgp_num {pgp} -> {targets[1]}{merging}"
+            )
+    return resizing
+
+
 def wait_pgs_clean(ctx: CheckContext, host: str, timeout: float) -> float | None:
-    """Wait until every PG is active+clean (asked on `host`); seconds waited, or None."""
+    """Wait until no pool is resizing and every PG is active+clean (asked on `host`), twice in a
+    row a poll apart; seconds waited, or None."""
     started = time.monotonic()
+    settled_polls = 0
     while True:
         stats = _pg_stats({"pgs": ceph_json(ctx, host, "pg", "ls")})
-        if stats and all(pg_is_clean(str(p.get("state"))) for p in stats):
+        clean = bool(stats) and all(pg_is_clean(str(p.get("state"))) for p in stats or [])
+        settled = clean and not pools_still_resizing(ceph_json(ctx, host, "osd", "pool", "ls", "detail"))
+        settled_polls = settled_polls + 1 if settled else 0
+        if settled_polls >= 2:
             return round(time.monotonic() - started, 1)
         if time.monotonic() - started > timeout:
             return None

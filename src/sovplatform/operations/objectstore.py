@@ -131,7 +131,8 @@ def converge(ctx: Context, hosts: list[dict[str, Any]], inventory: Path, extrava
 
 def settle_pools(ctx: Context, hosts: list[dict[str, Any]], timeout: float = 300.0) -> float | None:
     """Make the check's bucket now, so RGW creates its bucket index pool during `up` rather than
-    during the first `verify`, then wait until every PG (that pool's too) is active+clean.
+    during the first `verify`, then wait until no pool is still splitting or merging its PGs (RGW
+    makes its own pools with the autoscaler on) and every PG, that pool's too, is active+clean.
     Seconds waited, or None (verify then reports the PG states)."""
     creds = load_credentials(ctx.state, ctx.plan.data["substrate"])
     gateways = _gateways(ctx, hosts)

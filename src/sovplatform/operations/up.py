@@ -187,6 +187,8 @@ def up(ctx: Context, converge: bool = True, until: str = LAYER_ORDER[-1], bundle
             # Lab hosts share this machine's kernel clock; there is no time server to point at.
             "sov_ntp_servers": [],
         }
+        if registry_addr:
+            extravars["sov_registry"] = registry_addr
         layers = LAYER_ORDER[: LAYER_ORDER.index(until) + 1]
         changed_total = 0
         log = ""
