@@ -58,6 +58,8 @@ SOV = str(VENV_BIN / "sovplatform")
 ADDRESS = {h.name: str(h.addresses.management) for _, _, _, h in BP.hosts()}
 MONS = BP.ceph_monitors()
 GATEWAYS = BP.hosts_with_role("gateway")
+# The host the Kubernetes node roles are tried on: a control-plane host that is also a gateway.
+NODE = next(h for h in GATEWAYS if h in BP.hosts_with_role("control"))
 LOST_SITE = BP.sites[-1].name
 SURVIVOR = MONS[0]
 FROM_SOURCE = ("kubeadm", "kubelet", "containerd", "ctr", "containerd-shim-runc-v2", "pause")
@@ -262,22 +264,40 @@ def test_mirror_publishes_built_programs_with_sboms_and_the_registry(platform: P
 def runtime_playbook(p: Platform, host: str) -> subprocess.CompletedProcess[str]:
     url = (p.state / "mirror-url").read_text().strip()
     registry = json.loads((p.state / "registry-server" / "registry.json").read_text())["addr"]
-    extra = ("--tags", "runtime", "--limit", host, "-e", f"sov_mirror_url={url}", "-e", f"sov_registry={registry}")
+    extra = (
+        "--tags",
+        "runtime,api-lb",
+        "--limit",
+        host,
+        "-e",
+        f"sov_mirror_url={url}",
+        "-e",
+        f"sov_registry={registry}",
+    )
     return p.playbook("kubernetes.yml", *extra, timeout=600)
 
 
-def test_the_containerd_role_installs_the_built_runtime_and_a_second_run_changes_nothing(platform: Platform) -> None:
-    """The `containerd` role of the Kubernetes layer on a lab host: the programs built from
-    source, from the mirror (checked against its SHA256SUMS), containerd under systemd with the
-    CRI answering, and pulls of registry.k8s.io going to the mirror's registry."""
-    host = next(iter(ADDRESS))
+def test_the_node_roles_install_the_built_runtime_and_the_api_balancer_and_a_second_run_changes_nothing(
+    platform: Platform,
+) -> None:
+    """The `containerd` and `kube_apiserver_lb` roles of the Kubernetes layer on a lab host that
+    is also a site gateway: the programs built from source, from the mirror (checked against its
+    SHA256SUMS), containerd under systemd with the CRI answering, pulls of registry.k8s.io going to
+    the mirror's registry, and the API balancer in an HAProxy of its own beside the gateway's."""
+    host = NODE
+    units = "containerd kube-apiserver-lb haproxy"
+    gateway_before = platform.ssh(host, "systemctl show -p ExecMainStartTimestampMonotonic --value haproxy").stdout
     first = runtime_playbook(platform, host)
     assert first.returncode == 0, first.stdout[-3000:]
-    started = platform.ssh(host, "systemctl show -p ExecMainStartTimestampMonotonic --value containerd").stdout
+    started = platform.ssh(host, f"systemctl show -p ExecMainStartTimestampMonotonic --value {units}").stdout
     again = runtime_playbook(platform, host)
     assert again.returncode == 0, again.stdout[-3000:]
     assert recap_changed(again.stdout) == {host: 0}, again.stdout[-3000:]
-    assert platform.ssh(host, "systemctl show -p ExecMainStartTimestampMonotonic --value containerd").stdout == started
+    assert platform.ssh(host, f"systemctl show -p ExecMainStartTimestampMonotonic --value {units}").stdout == started
+    # The site gateway was never restarted, and the balancer listens on loopback only.
+    assert started.split()[2] == gateway_before.strip(), (started, gateway_before)
+    listening = platform.ssh(host, "ss -Hltn 'sport = :7443' | awk '{print $4}'").stdout.split()
+    assert listening == ["127.0.0.1:7443"], listening
     probe = platform.ssh(
         host,
         "set -e; containerd --version; runc --version | head -1; /opt/cni/bin/bridge --version 2>&1 | head -1; "
@@ -296,7 +316,7 @@ def test_a_kubelet_on_a_host_runs_a_static_pod_from_the_mirror_registry(platform
     the role's containerd, its image from the mirror's registry, inside an nspawn host with
     cgroup v1 (docs/kubernetes.md)."""
     url = (platform.state / "mirror-url").read_text().strip()
-    host = next(iter(ADDRESS))
+    host = NODE
     script = (Path(__file__).parent / "kubelet_static_pod.sh").read_text()
     result = platform.ssh(host, f"set -- {url} {host}\n{script}", timeout=300)
     assert result.returncode == 0, result.stdout[-1500:] + result.stderr[-3000:]
