@@ -180,7 +180,7 @@ def test_kubeadm_configs_match_the_v1beta4_types(name: str) -> None:
     plan = _plan(name)
     control = [h["name"] for h in plan.data["hosts"] if "control" in h["roles"]]
     for path, docs in _docs(name).items():
-        if not path.startswith("kubeadm/"):
+        if not path.startswith("kubeadm/") or path.startswith("kubeadm/patches/"):
             continue
         for doc in docs:
             schema = (
@@ -219,6 +219,25 @@ def test_kubeadm_uses_our_external_etcd_with_client_tls_and_labels_each_node_wit
             assert args["node-labels"] == (
                 f"topology.kubernetes.io/region={hv[host]['sov_region']},topology.kubernetes.io/zone={hv[host]['sov_site']}"
             )
+
+
+def test_lab_kubelets_use_cgroupfs_on_cgroup_v1_each_under_a_root_of_its_own() -> None:
+    """Lab hosts are nspawn containers on a cgroup v1 machine (docs/kubernetes.md); real sites
+    keep the systemd driver and refuse cgroup v1."""
+    (lab,) = _kind("lab-3dc", "KubeletConfiguration")
+    (metal,) = _kind("odc-reference", "KubeletConfiguration")
+    assert (lab["cgroupDriver"], lab["failCgroupV1"]) == ("cgroupfs", False)
+    assert metal["cgroupDriver"] == "systemd" and "failCgroupV1" not in metal
+    assert "nodefs.available" not in metal.get("evictionHard", {})  # upstream's percentages
+    schema = _schema("kubelet.config.k8s.io-v1beta1-KubeletConfiguration.json")
+    patches = {p: d for p, d in _docs("lab-3dc").items() if p.startswith("kubeadm/patches/")}
+    nodes = [h["name"] for h in _plan("lab-3dc").data["hosts"] if {"control", "compute"} & set(h["roles"])]
+    assert sorted(patches) == sorted(f"kubeadm/patches/{n}/kubeletconfiguration+merge.yaml" for n in nodes)
+    roots = {d[0]["cgroupRoot"] for d in patches.values()}
+    assert len(roots) == len(nodes)  # never two kubelets under one root
+    for (doc,) in patches.values():
+        _check(schema, {**lab, **doc})
+    assert not [p for p in _docs("odc-reference") if p.startswith("kubeadm/patches/")]
 
 
 def test_kubeadm_schema_rejects_v1beta3_style_extra_args_and_unknown_fields() -> None:

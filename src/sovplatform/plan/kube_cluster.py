@@ -35,6 +35,9 @@ KMS_SOCKET_DIR = "/var/run/kmsplugin"
 KMS_SOCKET = f"unix://{KMS_SOCKET_DIR}/socket.sock"
 KMS_PROVIDER = "openbao-transit"
 PATCHES_DIR = "/etc/kubernetes/patches"
+# kubeadm applies it to the kubelet configuration it writes on that node (target
+# "kubeletconfiguration"; a merge patch, the type is not a built-in API object).
+KUBELET_PATCH_FILE = "kubeletconfiguration+merge.yaml"
 DISCOVERY_FILE = "/etc/kubernetes/discovery.conf"
 CRI_SOCKET = "unix:///run/containerd/containerd.sock"
 
@@ -154,8 +157,21 @@ def join_configuration(host: str, address: str, region: str, zone: str, *, contr
     return cfg
 
 
-def kubelet_configuration() -> dict[str, Any]:
-    return {
+# Lab hosts are systemd-nspawn containers on a cgroup v1 machine (docs/lab.md, docs/kubernetes.md):
+# only the cgroupfs driver works there, the kubelet must be told v1 is accepted, and the machine's
+# disk is shared by every host, so eviction and image garbage collection use absolute floors
+# rather than percentages of a disk that is mostly someone else's.
+LAB_KUBELET: dict[str, Any] = {
+    "cgroupDriver": "cgroupfs",
+    "failCgroupV1": False,
+    "evictionHard": {"memory.available": "100Mi", "nodefs.available": "1Gi", "imagefs.available": "1Gi"},
+    "imageGCHighThresholdPercent": 100,
+    "imageGCLowThresholdPercent": 99,
+}
+
+
+def kubelet_configuration(substrate: str = "metal") -> dict[str, Any]:
+    config: dict[str, Any] = {
         "apiVersion": KUBELET_API,
         "kind": "KubeletConfiguration",
         "cgroupDriver": "systemd",
@@ -175,6 +191,22 @@ def kubelet_configuration() -> dict[str, Any]:
         "containerLogMaxSize": "50Mi",
         "containerLogMaxFiles": 5,
     }
+    if substrate == "lab":
+        config.update(LAB_KUBELET)
+    return config
+
+
+def kubelet_node_patch(host: str, substrate: str = "metal") -> dict[str, Any] | None:
+    """A kubeadm patch of one node's kubelet configuration, or None. On lab hosts every kubelet
+    needs a cgroup root of its own: cgroup v1 has no namespace, so all hosts share the machine's
+    hierarchy, and two kubelets under one root would manage each other's pods."""
+    if substrate != "lab":
+        return None
+    return {"cgroupRoot": lab_cgroup_root(host)}
+
+
+def lab_cgroup_root(host: str) -> str:
+    return f"/{host}-kubelet"
 
 
 def apiserver_liveness_patch() -> dict[str, Any]:

@@ -44,6 +44,7 @@ def documents(data: dict[str, Any], inventory: dict[str, Any]) -> Documents:
     if not control:
         return {}
     platform = data["platform"]
+    substrate = data.get("substrate", "metal")
     etcd = [hv[m]["sov_management_address"] for m in data["quorums"]["etcd"]["members"]]
     out: Documents = {}
     cluster = kc.cluster_configuration(platform, versions["kubernetes"], etcd)
@@ -51,10 +52,13 @@ def documents(data: dict[str, Any], inventory: dict[str, Any]) -> Documents:
         v = hv[name]
         addr, region, zone = v["sov_management_address"], v["sov_region"], v["sov_site"]
         if name == control[0]:
-            docs = [kc.init_configuration(name, addr, region, zone), cluster, kc.kubelet_configuration()]
+            docs = [kc.init_configuration(name, addr, region, zone), cluster, kc.kubelet_configuration(substrate)]
         else:
             docs = [kc.join_configuration(name, addr, region, zone, control=name in control)]
         out[f"kubeadm/{name}.yaml"] = docs
+        patch = kc.kubelet_node_patch(name, substrate)
+        if patch is not None:
+            out[f"kubeadm/patches/{name}/{kc.KUBELET_PATCH_FILE}"] = [patch]
     out["control-plane/encryption-config.yaml"] = [kc.encryption_configuration()]
     out["control-plane/audit-policy.yaml"] = [kc.audit_policy()]
     out["control-plane/patches/kube-apiserver+strategic.yaml"] = [kc.apiserver_liveness_patch()]
