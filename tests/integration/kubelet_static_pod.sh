@@ -1,11 +1,11 @@
-# Run on a lab host whose containerd the `containerd` role installed: the kubelet built from
-# source, fetched from the mirror and checked against its SHA256SUMS, runs a static pod whose image
-# comes through the CRI from the mirror's registry (the role's hosts.toml). Everything the kubelet
+# Run on a lab host the `containerd` and `kube_node` roles prepared: the kubelet built from
+# source, standalone, runs a static pod through that containerd, its image pulled through the CRI
+# from the mirror's registry (the role's hosts.toml). Everything the kubelet
 # made is removed on exit (process, pods, mounts, cgroups), because the same host goes on serving
 # the platform afterwards.
-# Arguments: mirror URL, the host's name (its kubelet cgroup root).
+# Argument: the host's name (its kubelet cgroup root).
 set -euo pipefail
-url=$1 root=/$2-kubelet-test
+root=/$1-kubelet-test
 d=/var/tmp/sov-kubelet-test
 sock=/run/containerd/containerd.sock
 
@@ -24,10 +24,7 @@ kubelet_pid=0
 trap cleanup EXIT
 
 rm -rf "$d"
-mkdir -p "$d/bin" "$d/manifests"
-curl -fsS "$url/binaries/kubelet/1.36.3/kubelet" -o "$d/bin/kubelet"
-(cd "$d/bin" && curl -fsS "$url/binaries/kubelet/1.36.3/SHA256SUMS" | grep " kubelet\$" | sha256sum -c --quiet)
-chmod +x "$d/bin/kubelet"
+mkdir -p "$d/manifests"
 
 # cgroup v1 has no namespace: every lab host's kubelet needs its own root in the machine's tree.
 for c in /sys/fs/cgroup/*/; do
@@ -62,7 +59,7 @@ spec:
   containers:
     - {name: probe, image: registry.k8s.io/pause:3.10.2}
 EOF
-"$d/bin/kubelet" --config "$d/kubelet.yaml" --root-dir "$d/kubelet" > "$d/kubelet.log" 2>&1 &
+kubelet --config "$d/kubelet.yaml" --root-dir "$d/kubelet" > "$d/kubelet.log" 2>&1 &
 kubelet_pid=$!
 
 for _ in $(seq 120); do

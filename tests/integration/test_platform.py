@@ -63,9 +63,9 @@ NODE = next(h for h in GATEWAYS if h in BP.hosts_with_role("control"))
 LOST_SITE = BP.sites[-1].name
 SURVIVOR = MONS[0]
 FROM_SOURCE = ("kubeadm", "kubelet", "containerd", "ctr", "containerd-shim-runc-v2", "pause")
-# What the `containerd` role installs besides containerd (components, as `artefacts build --only` takes them).
-RUNTIME = ("runc", "crictl", "cni-plugins")
-RUNTIME_PROGRAMS = ("runc", "crictl", "bridge", "host-local", "loopback", "portmap")
+# What the node roles install besides the above (as `artefacts build --only` takes them).
+RUNTIME = ("kubectl", "runc", "crictl", "cni-plugins")
+RUNTIME_PROGRAMS = ("kubectl", "runc", "crictl", "bridge", "host-local", "loopback", "portmap")
 UNITS = "'ceph-mon@*' 'ceph-mgr@*' 'ceph-osd@*' 'ceph-radosgw@*' etcd.service openbao.service haproxy.service"
 
 
@@ -280,10 +280,11 @@ def runtime_playbook(p: Platform, host: str) -> subprocess.CompletedProcess[str]
 def test_the_node_roles_install_the_built_runtime_and_the_api_balancer_and_a_second_run_changes_nothing(
     platform: Platform,
 ) -> None:
-    """The `containerd` and `kube_apiserver_lb` roles of the Kubernetes layer on a lab host that
-    is also a site gateway: the programs built from source, from the mirror (checked against its
-    SHA256SUMS), containerd under systemd with the CRI answering, pulls of registry.k8s.io going to
-    the mirror's registry, and the API balancer in an HAProxy of its own beside the gateway's."""
+    """The `containerd`, `kube_node` and `kube_apiserver_lb` roles of the Kubernetes layer on a lab
+    host that is also a site gateway: the programs built from source, from the mirror (checked
+    against its SHA256SUMS), containerd under systemd with the CRI answering, pulls of
+    registry.k8s.io going to the mirror's registry, the kubelet ready for kubeadm, and the API
+    balancer in an HAProxy of its own beside the gateway's."""
     host = NODE
     units = "containerd kube-apiserver-lb haproxy"
     gateway_before = platform.ssh(host, "systemctl show -p ExecMainStartTimestampMonotonic --value haproxy").stdout
@@ -309,16 +310,28 @@ def test_the_node_roles_install_the_built_runtime_and_the_api_balancer_and_a_sec
     containerd, runc, bridge, images, systemd_cgroup = probe.stdout.strip().splitlines()
     assert " v2.4.2 " in containerd + " " and "1.5.3" in runc and "v1.10.0" in bridge, probe.stdout
     assert images == "1" and systemd_cgroup == "false", probe.stdout  # cgroup v1 lab host: cgroupfs
+    # kube_node: the kubelet waits, enabled, for kubeadm; this node's patch gives it a cgroup root of its own.
+    node = platform.ssh(
+        host,
+        "kubelet --version; kubeadm version -o short; systemctl is-enabled kubelet; systemctl is-active kubelet; "
+        "cat /etc/kubernetes/patches/kubeletconfiguration+merge.yaml | grep cgroupRoot",
+    )
+    assert node.stdout.split("\n")[:5] == [
+        "Kubernetes v1.36.3",
+        "v1.36.3",
+        "enabled",
+        "inactive",
+        f"cgroupRoot: /{host}-kubelet",
+    ], node.stdout + node.stderr
 
 
 def test_a_kubelet_on_a_host_runs_a_static_pod_from_the_mirror_registry(platform: Platform) -> None:
     """The kubelet built from source, fetched by a lab host from the mirror, runs a pod through
     the role's containerd, its image from the mirror's registry, inside an nspawn host with
     cgroup v1 (docs/kubernetes.md)."""
-    url = (platform.state / "mirror-url").read_text().strip()
     host = NODE
     script = (Path(__file__).parent / "kubelet_static_pod.sh").read_text()
-    result = platform.ssh(host, f"set -- {url} {host}\n{script}", timeout=300)
+    result = platform.ssh(host, f"set -- {host}\n{script}", timeout=300)
     assert result.returncode == 0, result.stdout[-1500:] + result.stderr[-3000:]
     seen = dict(line.split(" ", 1) for line in result.stdout.splitlines())
     assert seen["image"] == "registry.k8s.io/pause:3.10.2", seen
