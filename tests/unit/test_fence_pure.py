@@ -4,7 +4,14 @@ entry that covers every client instance from one address."""
 from __future__ import annotations
 
 from sovplatform.blueprint import load_blueprint
-from sovplatform.operations.fence import blocklist_entries, entry, host_addresses, still_answering, stopped_units
+from sovplatform.operations.fence import (
+    blocklist_entries,
+    entry,
+    host_addresses,
+    running_managers,
+    still_answering,
+    stopped_units,
+)
 from tests.helpers import ROOT
 
 
@@ -56,3 +63,6 @@ def test_unfence_starts_only_the_loaded_daemons_that_are_not_active() -> None:
     )
     assert stopped_units(listing) == ["ceph-osd@2.service", "ceph-osd@3.service"]
     assert stopped_units("") == []
+    # The running manager is restarted instead: its blocklisted sessions had failed its modules.
+    assert running_managers(listing) == ["ceph-mgr@dc2-a.service"]
+    assert running_managers(listing.replace("loaded active running", "loaded failed failed")) == []

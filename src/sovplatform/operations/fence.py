@@ -81,6 +81,15 @@ def stopped_units(listing: str) -> list[str]:
     return stopped
 
 
+def running_managers(listing: str) -> list[str]:
+    """The active ceph-mgr units, from the same listing as stopped_units."""
+    return [
+        fields[0]
+        for fields in (line.split() for line in listing.splitlines())
+        if len(fields) >= 3 and fields[0].startswith("ceph-mgr@") and fields[2] == "active"
+    ]
+
+
 def blocklist_entries(stdout: str) -> set[str]:
     """The addresses in `ceph osd blocklist ls --format json`. Pacific prints two JSON arrays
     back to back (address entries, then range entries: `[...][]`), which no single parse reads."""
@@ -223,11 +232,21 @@ def unfence(ctx: Context, host: str | None, site: str | None) -> dict[str, Any]:
             _record(ctx, {k: v for k, v in fenced_hosts(ctx).items() if k != target})
         # A daemon that came back while fenced found itself blocklisted and may have given up
         # (a Ceph daemon that exits too often hits systemd's start limit and stays down): start
-        # what is stopped, so the site rejoins whole, and give every gateway a fresh session.
+        # what is stopped, so the site rejoins whole, and give every manager and gateway a fresh
+        # session.
         # A host still away is left alone; its units start when it boots.
         for target in back:
             listing = cctx.ssh(target, f"systemctl list-units --all --plain --no-legend {DAEMON_UNITS}", timeout=60)
             stopped = stopped_units(listing.stdout) if listing.returncode == 0 else []
+            # A manager that ran while fenced holds RADOS sessions the blocklist killed: a module
+            # that touched its pool then (devicehealth's database) fails for good, and the cluster
+            # stays in HEALTH_ERR (MGR_MODULE_ERROR) until that manager restarts.
+            managers = running_managers(listing.stdout) if listing.returncode == 0 else []
+            if managers:
+                names = " ".join(managers)
+                restarted = cctx.ssh(target, f"systemctl restart {names}", timeout=180)
+                outcome = "restarted with fresh sessions" if restarted.returncode == 0 else "could not be restarted"
+                report["steps"].append(f"{target}: {', '.join(managers)} ran while fenced: {outcome}")
             if stopped:
                 names = " ".join(stopped)
                 started = cctx.ssh(target, f"systemctl reset-failed {names}; systemctl start {names}", timeout=180)
