@@ -264,16 +264,11 @@ def test_mirror_publishes_built_programs_with_sboms_and_the_registry(platform: P
 def runtime_playbook(p: Platform, host: str) -> subprocess.CompletedProcess[str]:
     url = (p.state / "mirror-url").read_text().strip()
     registry = json.loads((p.state / "registry-server" / "registry.json").read_text())["addr"]
-    extra = (
-        "--tags",
-        "runtime,api-lb",
-        "--limit",
-        host,
-        "-e",
-        f"sov_mirror_url={url}",
-        "-e",
-        f"sov_registry={registry}",
-    )
+    plan_dir = p.state / "plan" / "kubernetes"
+    extravars = {"sov_mirror_url": url, "sov_registry": registry, "sov_kube_plan_dir": str(plan_dir)}
+    extra = ["--tags", "runtime,node,api-lb", "--limit", host]
+    for key, value in extravars.items():
+        extra += ["-e", f"{key}={value}"]
     return p.playbook("kubernetes.yml", *extra, timeout=600)
 
 
