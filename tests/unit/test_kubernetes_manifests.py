@@ -183,20 +183,17 @@ def test_kubeadm_configs_match_the_v1beta4_types(name: str) -> None:
         if not path.startswith("kubeadm/") or path.startswith("kubeadm/patches/"):
             continue
         for doc in docs:
-            schema = (
-                _schema("kubelet.config.k8s.io-v1beta1-KubeletConfiguration.json")
-                if doc["kind"] == ("KubeletConfiguration")
-                else _kubeadm(doc["kind"])
-            )
-            _check(schema, doc)
+            own = {
+                "KubeletConfiguration": "kubelet.config.k8s.io-v1beta1-KubeletConfiguration.json",
+                "KubeProxyConfiguration": "kubeproxy.config.k8s.io-v1alpha1-KubeProxyConfiguration.json",
+            }
+            _check(_schema(own[doc["kind"]]) if doc["kind"] in own else _kubeadm(doc["kind"]), doc)
         kinds = [d["kind"] for d in docs]
         host = path.removeprefix("kubeadm/").removesuffix(".yaml")
-        expected = (
-            ["InitConfiguration", "ClusterConfiguration", "KubeletConfiguration"]
-            if host == control[0]
-            else ["JoinConfiguration"]
-        )
-        assert kinds == expected
+        first = ["InitConfiguration", "ClusterConfiguration", "KubeletConfiguration"]
+        if plan.data["substrate"] == "lab":
+            first.append("KubeProxyConfiguration")
+        assert kinds == (first if host == control[0] else ["JoinConfiguration"])
 
 
 def test_kubeadm_uses_our_external_etcd_with_client_tls_and_labels_each_node_with_its_site() -> None:
@@ -238,6 +235,23 @@ def test_lab_kubelets_use_cgroupfs_on_cgroup_v1_each_under_a_root_of_its_own() -
     for (doc,) in patches.values():
         _check(schema, {**lab, **doc})
     assert not [p for p in _docs("odc-reference") if p.startswith("kubeadm/patches/")]
+
+
+def test_lab_nodes_skip_only_the_cgroup_v1_verification_and_kube_proxy_leaves_conntrack_alone() -> None:
+    """Measured on a lab host (docs/kubernetes.md): kubeadm's system verification fails on cgroup
+    v1 and kube-proxy may not write the machine's nf_conntrack_max. Real sites skip nothing."""
+    for path, docs in _docs("lab-3dc").items():
+        if path.startswith("kubeadm/") and not path.startswith("kubeadm/patches/"):
+            assert docs[0]["nodeRegistration"]["ignorePreflightErrors"] == ["SystemVerification"], path
+    (proxy,) = _kind("lab-3dc", "KubeProxyConfiguration")
+    assert proxy["conntrack"] == {"maxPerCore": 0}
+    for path, docs in _docs("odc-reference").items():
+        if path.startswith("kubeadm/"):
+            assert "ignorePreflightErrors" not in docs[0]["nodeRegistration"], path
+    assert not _kind("odc-reference", "KubeProxyConfiguration")
+    broken = {**proxy, "conntrack": {"maxPercore": 0}}
+    with pytest.raises(jsonschema.ValidationError):
+        _check(_schema("kubeproxy.config.k8s.io-v1alpha1-KubeProxyConfiguration.json"), broken)
 
 
 def test_kubeadm_schema_rejects_v1beta3_style_extra_args_and_unknown_fields() -> None:

@@ -13,6 +13,7 @@ from typing import Any
 from sovplatform.plan.inventory import REGION_LABEL, ZONE_LABEL
 
 KUBEADM_API = "kubeadm.k8s.io/v1beta4"
+KUBEPROXY_API = "kubeproxy.config.k8s.io/v1alpha1"
 KUBELET_API = "kubelet.config.k8s.io/v1beta1"
 ENCRYPTION_API = "apiserver.config.k8s.io/v1"
 
@@ -112,7 +113,7 @@ def _volume(name: str, path: str, *, read_only: bool) -> dict[str, Any]:
     return {"name": name, "hostPath": path, "mountPath": path, "readOnly": read_only, "pathType": "DirectoryOrCreate"}
 
 
-def _node_registration(host: str, region: str, zone: str, *, control: bool) -> dict[str, Any]:
+def _node_registration(host: str, region: str, zone: str, *, control: bool, substrate: str = "metal") -> dict[str, Any]:
     # Kubelets may set the topology labels on themselves (NodeRestriction allows these two).
     labels = f"{REGION_LABEL}={region},{ZONE_LABEL}={zone}"
     reg: dict[str, Any] = {
@@ -123,10 +124,14 @@ def _node_registration(host: str, region: str, zone: str, *, control: bool) -> d
     }
     if control:
         reg["taints"] = [{"key": "node-role.kubernetes.io/control-plane", "effect": "NoSchedule"}]
+    if substrate == "lab":
+        # On cgroup v1 kubeadm's system verification fails even with the kubelet's failCgroupV1
+        # off, and says it must be skipped explicitly (measured: docs/kubernetes.md).
+        reg["ignorePreflightErrors"] = ["SystemVerification"]
     return reg
 
 
-def init_configuration(host: str, address: str, region: str, zone: str) -> dict[str, Any]:
+def init_configuration(host: str, address: str, region: str, zone: str, substrate: str = "metal") -> dict[str, Any]:
     """The first control-plane node: `kubeadm init --config`. No bootstrap token is declared:
     joins use short-lived tokens the controller creates and ships (see docs/kubernetes.md)."""
     return {
@@ -134,12 +139,14 @@ def init_configuration(host: str, address: str, region: str, zone: str) -> dict[
         "kind": "InitConfiguration",
         "bootstrapTokens": [],
         "localAPIEndpoint": {"advertiseAddress": address, "bindPort": API_PORT},
-        "nodeRegistration": _node_registration(host, region, zone, control=True),
+        "nodeRegistration": _node_registration(host, region, zone, control=True, substrate=substrate),
         "patches": {"directory": PATCHES_DIR},
     }
 
 
-def join_configuration(host: str, address: str, region: str, zone: str, *, control: bool) -> dict[str, Any]:
+def join_configuration(
+    host: str, address: str, region: str, zone: str, *, control: bool, substrate: str = "metal"
+) -> dict[str, Any]:
     """Every other node: discovery through a kubeconfig file that holds the cluster CA and a
     short-lived bootstrap token; the controller writes it (0600) just before the join and the
     role removes it afterwards."""
@@ -147,7 +154,7 @@ def join_configuration(host: str, address: str, region: str, zone: str, *, contr
         "apiVersion": KUBEADM_API,
         "kind": "JoinConfiguration",
         "discovery": {"file": {"kubeConfigPath": DISCOVERY_FILE}},
-        "nodeRegistration": _node_registration(host, region, zone, control=control),
+        "nodeRegistration": _node_registration(host, region, zone, control=control, substrate=substrate),
         "patches": {"directory": PATCHES_DIR},
     }
     if control:
@@ -194,6 +201,15 @@ def kubelet_configuration(substrate: str = "metal") -> dict[str, Any]:
     if substrate == "lab":
         config.update(LAB_KUBELET)
     return config
+
+
+def kube_proxy_configuration(substrate: str = "metal") -> dict[str, Any] | None:
+    """kube-proxy's settings, or None for upstream's defaults. On lab hosts /proc/sys is partly
+    the machine's: kube-proxy may not raise nf_conntrack_max there and exits trying ("permission
+    denied", measured), so it leaves the limit alone."""
+    if substrate != "lab":
+        return None
+    return {"apiVersion": KUBEPROXY_API, "kind": "KubeProxyConfiguration", "conntrack": {"maxPerCore": 0}}
 
 
 def kubelet_node_patch(host: str, substrate: str = "metal") -> dict[str, Any] | None:

@@ -52,9 +52,16 @@ def documents(data: dict[str, Any], inventory: dict[str, Any]) -> Documents:
         v = hv[name]
         addr, region, zone = v["sov_management_address"], v["sov_region"], v["sov_site"]
         if name == control[0]:
-            docs = [kc.init_configuration(name, addr, region, zone), cluster, kc.kubelet_configuration(substrate)]
+            docs = [
+                kc.init_configuration(name, addr, region, zone, substrate),
+                cluster,
+                kc.kubelet_configuration(substrate),
+            ]
+            proxy = kc.kube_proxy_configuration(substrate)
+            if proxy is not None:
+                docs.append(proxy)
         else:
-            docs = [kc.join_configuration(name, addr, region, zone, control=name in control)]
+            docs = [kc.join_configuration(name, addr, region, zone, control=name in control, substrate=substrate)]
         out[f"kubeadm/{name}.yaml"] = docs
         patch = kc.kubelet_node_patch(name, substrate)
         if patch is not None:
