@@ -158,3 +158,30 @@ def test_progress_heartbeat_when_silent() -> None:
     text = buf.getvalue()
     assert "== hosts" in text and "booting dc1-a" in text
     assert "still booting dc1-a" in text
+
+
+def test_a_finished_playbook_stops_being_named_as_running(tmp_path: Path) -> None:
+    """A real ansible-runner run on this machine (local connection): the last progress line is
+    the playbook's outcome, so a wait that follows is never reported as its last task."""
+    import io
+
+    from rich.console import Console
+
+    from sovplatform.engine import progress as progress_mod
+    from sovplatform.engine.ansible import run_playbook
+
+    playbooks = tmp_path / "playbooks"
+    playbooks.mkdir()
+    (playbooks / "ansible.cfg").write_text("[defaults]\n")
+    (playbooks / "noop.yml").write_text(
+        "- name: Noop\n  hosts: all\n  gather_facts: false\n  tasks:\n"
+        "    - name: Say nothing\n      ansible.builtin.debug:\n        msg: ok\n"
+    )
+    inventory = tmp_path / "hosts"
+    inventory.write_text("localhost ansible_connection=local\n")
+    buf = io.StringIO()
+    with progress_mod.Progress(Console(file=buf, force_terminal=False, width=200)) as p:
+        result = run_playbook("noop.yml", inventory, tmp_path / "runner", p, playbook_dir=playbooks)
+        last = p.activity
+    assert result.ok, buf.getvalue()
+    assert last == "noop.yml: successful after 1 task(s), 0 changed", last

@@ -109,6 +109,8 @@ def run_playbook(
         rotate_artifacts=10,
     )
     artifacts = Path(runner.config.artifact_dir)
+    # The heartbeat must not go on naming the last task as if it were still running.
+    progress.update(f"{playbook}: {runner.status} after {tasks_done} task(s), {sum(changed.values())} changed")
     return PlaybookResult(
         ok=runner.rc == 0 and not failures,
         rc=runner.rc,

@@ -123,8 +123,11 @@ def converge(ctx: Context, hosts: list[dict[str, Any]], inventory: Path, extrava
     t = time.monotonic()
     phases["changed"] += _play(ctx, "gateway.yml", inventory, extravars)
     phases["gateway_seconds"] = round(time.monotonic() - t, 2)
+    ctx.progress.update("waiting until every gateway has every RGW backend in rotation")
     phases["backends_up_after_s"] = wait_backends_up(ctx, hosts)
+    ctx.progress.update("waiting until the gateways serve the check user")
     phases["s3_user_served_after_s"] = wait_user_served(ctx, hosts)
+    ctx.progress.update("waiting until no pool is resizing and every PG is active+clean")
     phases["pgs_clean_after_s"] = settle_pools(ctx, hosts)
     return phases
 
