@@ -16,7 +16,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec
 
+from sovplatform.pki.kube import KubePKI
 from sovplatform.plan.artefacts import Artefact
 from sovplatform.plan.source_catalog import STACKS, Component, all_components
 from sovplatform.supply import gobuild, images
@@ -60,6 +63,40 @@ def test_kubeadm_and_kubelet_report_the_pinned_version(built: dict[str, dict[str
     assert kubelet.stdout.strip() == "Kubernetes v1.36.3", kubelet.stderr
     ctr = subprocess.run([built["ctr"]["path"], "--version"], capture_output=True, text=True)
     assert "v2.4.2" in ctr.stdout, ctr.stdout
+
+
+def test_the_built_kubeadm_issues_from_the_cluster_keys_the_controller_made(
+    built: dict[str, dict[str, Any]], tmp_path: Path
+) -> None:
+    """The keys `pki/kube.py` makes and ships are what kubeadm expects: it uses them as they are
+    and signs its own certificates with them, of the same kind (ECDSA P-256)."""
+    pki = KubePKI(tmp_path / "state", "t-ceph", b"a passphrase")
+    pki.ensure()
+    certs = tmp_path / "pki"
+    certs.mkdir()
+    for f in pki.control_plane_files():
+        (certs / Path(f.path).name).write_bytes(f.content)
+    config = tmp_path / "kubeadm.yaml"
+    config.write_text(
+        "apiVersion: kubeadm.k8s.io/v1beta4\nkind: InitConfiguration\n"
+        "localAPIEndpoint: {advertiseAddress: 198.18.51.11}\nnodeRegistration: {name: dc1-a}\n---\n"
+        "apiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\n"
+        f"kubernetesVersion: v1.36.3\ncertificatesDir: {certs}\nencryptionAlgorithm: ECDSA-P256\n"
+        "etcd: {external: {endpoints: ['https://198.18.51.11:2379'], caFile: /x, certFile: /x, keyFile: /x}}\n"
+    )
+    argv = [built["kubeadm"]["path"], "init", "phase", "certs", "all", "--config", str(config)]
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    for used in (
+        "existing ca certificate authority",
+        "existing front-proxy-ca certificate authority",
+        'existing "sa" key',
+    ):
+        assert used in result.stdout, result.stdout
+    ca = x509.load_pem_x509_certificate((certs / "ca.crt").read_bytes())
+    apiserver = x509.load_pem_x509_certificate((certs / "apiserver.crt").read_bytes())
+    apiserver.verify_directly_issued_by(ca)
+    assert isinstance(apiserver.public_key(), ec.EllipticCurvePublicKey)
 
 
 def test_every_program_has_an_sbom_naming_its_module_and_licences(built: dict[str, dict[str, Any]]) -> None:

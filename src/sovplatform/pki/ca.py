@@ -56,10 +56,11 @@ def plaintext_key(pem_encrypted: bytes, passphrase: bytes) -> bytes:
 
 
 class PlatformCA:
-    def __init__(self, directory: Path, platform: str, passphrase: bytes) -> None:
+    def __init__(self, directory: Path, platform: str, passphrase: bytes, title: str = "platform CA") -> None:
         self.directory = directory
         self.platform = platform
         self.passphrase = passphrase
+        self.title = title
 
     @property
     def cert_path(self) -> Path:
@@ -78,7 +79,7 @@ class PlatformCA:
         name = x509.Name(
             [
                 x509.NameAttribute(NameOID.ORGANIZATION_NAME, "sovplatform"),
-                x509.NameAttribute(NameOID.COMMON_NAME, f"{self.platform} platform CA"),
+                x509.NameAttribute(NameOID.COMMON_NAME, f"{self.platform} {self.title}"),
             ]
         )
         cert = (

@@ -68,6 +68,9 @@ def cluster_configuration(platform: str, kubernetes: str, etcd_addresses: list[s
         "kubernetesVersion": f"v{kubernetes}",
         "controlPlaneEndpoint": f"{API_LB_HOST}:{API_LB_PORT}",
         "certificatesDir": "/etc/kubernetes/pki",
+        # The controller's cluster keys are ECDSA P-256 (pki/kube.py); kubeadm's own certificates
+        # are made the same way.
+        "encryptionAlgorithm": "ECDSA-P256",
         "imageRepository": "registry.k8s.io",
         "networking": {
             "podSubnet": str(POD_SUBNET),
