@@ -270,7 +270,7 @@ def test_problem_lines_carry_yaml_line_numbers() -> None:
         ("", "is empty"),
         ("kind: [Platform\n", "YAML syntax error"),
         ("- a\n- b\n", "expected a mapping"),
-        ("a: 1\na: 2\n", "YAML"),
+        ("a: 1\na: 2\n", "a: duplicate key 'a' (first at line 1) (line 2)"),
         ("just a string\n", "expected a mapping"),
     ],
 )

@@ -18,10 +18,9 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.scalarbool import ScalarBoolean
 
+from sovplatform.blueprint.limits import MAX_BYTES, check_limits
 from sovplatform.blueprint.models import Blueprint
 from sovplatform.blueprint.problems import BlueprintError, Problem, format_path
-
-MAX_BYTES = 4 * 1024 * 1024  # a blueprint is a few KB; anything this large is a wrong file
 
 
 def _plain(node: Any, loc: tuple[str | int, ...], lines: dict[str, int]) -> Any:
@@ -139,6 +138,7 @@ def _message(err: Any) -> tuple[tuple[Any, ...], str]:
 
 def parse_blueprint(text: str, source: str = "<blueprint>") -> tuple[Blueprint, dict[str, int]]:
     """Parse and validate the schema (not yet the topology rules)."""
+    check_limits(text, source)
     yaml = YAML(typ="rt")
     yaml.allow_duplicate_keys = False
     try:
@@ -185,15 +185,21 @@ def read_blueprint_text(path: Path) -> str:
     try:
         if path.is_dir():
             raise BlueprintError([Problem("<file>", f"{path} is a directory, not a blueprint file")])
-        size = path.stat().st_size
-        if size > MAX_BYTES:
-            raise BlueprintError([Problem("<file>", f"{path} is {size} bytes; a blueprint is at most 4 MiB")])
-        return path.read_text(encoding="utf-8")
+        # Read one byte past the limit rather than trusting stat: a pipe or /dev/zero has no size.
+        with path.open("rb") as handle:
+            data = handle.read(MAX_BYTES + 1)
+        if len(data) > MAX_BYTES:
+            raise BlueprintError(
+                [Problem("<file>", f"{path} is larger than {MAX_BYTES} bytes, the most a blueprint may be")]
+            )
+        return data.decode("utf-8")
     except FileNotFoundError:
         raise BlueprintError([Problem("<file>", f"{path}: no such file")]) from None
     except PermissionError:
         raise BlueprintError([Problem("<file>", f"{path}: permission denied")]) from None
-    except UnicodeDecodeError:
-        raise BlueprintError([Problem("<file>", f"{path} is not UTF-8 text")]) from None
+    except UnicodeDecodeError as exc:
+        raise BlueprintError(
+            [Problem("<file>", f"{path} is not UTF-8 text (byte {exc.start} cannot be decoded)")]
+        ) from None
     except OSError as exc:
         raise BlueprintError([Problem("<file>", f"{path}: {exc.strerror or exc}")]) from None
