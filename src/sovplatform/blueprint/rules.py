@@ -8,6 +8,7 @@ from collections.abc import Callable
 from ipaddress import IPv4Address, IPv4Network, ip_address
 from urllib.parse import urlsplit
 
+from sovplatform.blueprint.catalogue import deliverable
 from sovplatform.blueprint.models import Blueprint
 from sovplatform.blueprint.problems import Problem
 from sovplatform.blueprint.suites import SUITES, packaged_mismatches
@@ -457,6 +458,27 @@ def rule_versions(bp: Blueprint) -> list[Problem]:
                 f"(the artefact catalogue pairs it with {built.containerd})",
             )
         )
+    runtimes = deliverable("containerd", bp.versions.debian)
+    if built is None and bp.versions.containerd not in runtimes:
+        out.append(
+            Problem(
+                "versions.containerd",
+                f"{bp.versions.containerd} is not a containerd the artefact catalogue builds "
+                f"(known: {', '.join(runtimes)})",
+            )
+        )
+    if bp.kubernetes.enabled:
+        for key in ("kubevirt", "cdi", "ceph_csi"):
+            pinned = getattr(bp.versions, key)
+            known = deliverable(key, bp.versions.debian)
+            if pinned not in known:
+                out.append(
+                    Problem(
+                        f"versions.{key}",
+                        f"{pinned} is not in the artefact catalogue, which kubernetes.enabled needs "
+                        f"(known: {', '.join(known)})",
+                    )
+                )
     return out
 
 
