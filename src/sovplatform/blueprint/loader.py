@@ -20,6 +20,7 @@ from ruamel.yaml.scalarbool import ScalarBoolean
 
 from sovplatform.blueprint.limits import MAX_BYTES, check_limits
 from sovplatform.blueprint.models import Blueprint
+from sovplatform.blueprint.openpgp import LEAKED, private_key_lines
 from sovplatform.blueprint.problems import BlueprintError, Problem, format_path
 
 
@@ -165,6 +166,10 @@ def parse_blueprint(text: str, source: str = "<blueprint>") -> tuple[Blueprint, 
         raise BlueprintError(
             [Problem("<yaml>", "YAML refers to itself (a recursive alias) or nests too deeply")]
         ) from None
+    leaks = private_key_lines(text)
+    if leaks:
+        # Reported before anything else, and never echoed: the file itself is the incident.
+        raise BlueprintError([Problem(_path_at(line, lines), LEAKED, line) for line in leaks])
     if not isinstance(data, dict):
         raise BlueprintError(
             [Problem("<root>", f"expected a mapping with apiVersion/kind/..., got {type(data).__name__}")]
@@ -179,6 +184,12 @@ def parse_blueprint(text: str, source: str = "<blueprint>") -> tuple[Blueprint, 
             problems.append(Problem(path, text, line_of(path, lines)))
         raise BlueprintError(sorted(set(problems), key=lambda p: (p.line or 0, p.path))) from None
     return model, lines
+
+
+def _path_at(line: int, lines: dict[str, int]) -> str:
+    """The path whose key starts last at or before the line (the value that holds it)."""
+    best = max(((at, path) for path, at in lines.items() if at <= line), default=(0, "<yaml>"))
+    return best[1]
 
 
 def read_blueprint_text(path: Path) -> str:

@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 
 from sovplatform.blueprint.catalogue import deliverable
 from sovplatform.blueprint.models import Blueprint
+from sovplatform.blueprint.openpgp import inspect_key
 from sovplatform.blueprint.problems import Problem
 from sovplatform.blueprint.suites import SUITES, packaged_mismatches
 from sovplatform.blueprint.topology import NEARFULL_RATIO, capacity_after_loss, osd_sites, quorum_facts
@@ -351,21 +352,26 @@ def rule_customer_kms(bp: Blueprint) -> list[Problem]:
             )
         )
     seen: set[str] = set()
+    holders: dict[str, int] = {}
     for ci, cust in enumerate(kms.custodians):
         if cust.name in seen:
             out.append(Problem(f"customer_kms.custodians[{ci}].name", f"duplicate custodian {cust.name!r}"))
         seen.add(cust.name)
-        key = cust.pgp_public_key.strip()
-        if not (
-            key.startswith("-----BEGIN PGP PUBLIC KEY BLOCK-----")
-            and key.endswith("-----END PGP PUBLIC KEY BLOCK-----")
-        ):
+        path = f"customer_kms.custodians[{ci}].pgp_public_key"
+        facts = inspect_key(cust.pgp_public_key)
+        out.extend(Problem(path, message) for message in facts.problems)
+        if facts.fingerprint is None:
+            continue
+        if facts.fingerprint in holders:
+            first = holders[facts.fingerprint]
             out.append(
                 Problem(
-                    f"customer_kms.custodians[{ci}].pgp_public_key",
-                    "expected an ASCII-armoured PGP public key block (recovery keys are encrypted to it)",
+                    path,
+                    f"the same key as customer_kms.custodians[{first}] (fingerprint {facts.fingerprint}); "
+                    "each custodian needs their own, or one person holds two shares",
                 )
             )
+        holders.setdefault(facts.fingerprint, ci)
     return out
 
 
