@@ -47,8 +47,6 @@ class Image:
 CALICO_VERSION = "3.30.6"
 CALICO_SUMS = {"3.30.6": "b0eb83f6d70afac27e8830f22642cd12b0692e4d1a1b5060caa9231a951e736a"}
 
-# The KMS v2 plugin that speaks to OpenBao's transit engine (its API is Vault's).
-KMS_PLUGIN_VERSION = "1.4.0"
 METRICS_SERVER_VERSION = "0.8.0"
 FLUENT_BIT_VERSION = "4.0.3"
 

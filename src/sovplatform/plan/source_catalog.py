@@ -199,6 +199,22 @@ def coredns(version: str) -> Component:
     )
 
 
+# The platform's own KMS v2 plugin (supply/kms-openbao): the API server's data encryption keys
+# wrapped by OpenBao's transit engine. Built like the upstream programs, from its own module.
+KMS_OPENBAO_VERSION = "0.1.0"
+
+
+def kms_openbao() -> Component:
+    return Component(
+        "kms-openbao",
+        KMS_OPENBAO_VERSION,
+        "sovplatform.build/kms-openbao",
+        (Program("kms-openbao", "sovplatform.build/kms-openbao", CONTROL),),
+        "Apache-2.0",
+        source_dir="supply/kms-openbao",
+    )
+
+
 def etcd(version: str) -> list[Component]:
     """etcd server and client: two modules of one release."""
     roles = ("etcd",)
@@ -243,6 +259,7 @@ class Stack:
             crictl(self.crictl),
             coredns(self.coredns),
             *etcd(self.etcd),
+            kms_openbao(),
         ]
 
     def images(self) -> list[ImageRecipe]:
