@@ -7,12 +7,11 @@ depends on time, environment or host state.
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 from dataclasses import dataclass
 from typing import Any
 
-from ruamel.yaml import YAML
+import yaml
 
 from sovplatform.blueprint.models import Blueprint
 from sovplatform.blueprint.rules import gateway_of
@@ -155,13 +154,23 @@ def build_plan(bp: Blueprint) -> Plan:
     return Plan(platform=bp.name, data=data, inventory=plan_inventory(bp))
 
 
+class _Dumper(yaml.CSafeDumper):
+    """libyaml's emitter: a plan writes thousands of files for a large platform, and the pure
+    Python one took most of `plan`'s time (benchmarks/plan_scale.py)."""
+
+
+def _str(dumper: yaml.SafeDumper, data: str) -> yaml.ScalarNode:
+    # Multi-line values (keys, ceph.conf) as one double-quoted line with \n, not folded.
+    return dumper.represent_scalar("tag:yaml.org,2002:str", data, style='"' if "\n" in data else None)
+
+
+_Dumper.add_representer(str, _str)
+
+
 def _yaml(data: Any) -> str:
-    yaml = YAML(typ="safe", pure=True)
-    yaml.default_flow_style = False
-    yaml.width = 4096
-    buf = io.StringIO()
-    yaml.dump(_sorted(data), buf)
-    return buf.getvalue()
+    return yaml.dump(
+        _sorted(data), Dumper=_Dumper, default_flow_style=False, width=4096, sort_keys=False, allow_unicode=True
+    )
 
 
 def _sorted(value: Any) -> Any:
