@@ -1,7 +1,8 @@
 """Read a blueprint file into the model, turning every failure into located problems.
 
-YAML is read with ruamel.yaml's round-trip loader because it keeps line numbers; each
-problem names the path (``sites[1].hosts[0].roles``) and, where known, the line.
+YAML is read with libyaml where the file is ordinary (blueprint/fastread.py) and otherwise with
+ruamel.yaml's round-trip loader; both keep line numbers, and each problem names the path
+(``sites[1].hosts[0].roles``) and, where known, the line.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.scalarbool import ScalarBoolean
 
+from sovplatform.blueprint import fastread
 from sovplatform.blueprint.limits import MAX_BYTES, check_limits
 from sovplatform.blueprint.models import Blueprint
 from sovplatform.blueprint.openpgp import LEAKED, private_key_lines
@@ -137,9 +139,14 @@ def _message(err: Any) -> tuple[tuple[Any, ...], str]:
     return loc, text[0].lower() + text[1:] if text else kind
 
 
-def parse_blueprint(text: str, source: str = "<blueprint>") -> tuple[Blueprint, dict[str, int]]:
-    """Parse and validate the schema (not yet the topology rules)."""
-    check_limits(text, source)
+def read_yaml(text: str) -> tuple[Any, dict[str, int]]:
+    """Plain data and the line of every path: libyaml for the common case, ruamel's round-trip
+    loader for everything else and for the wording of every YAML error."""
+    fast = fastread.read(text)
+    return fast if fast is not None else _read_ruamel(text)
+
+
+def _read_ruamel(text: str) -> tuple[Any, dict[str, int]]:
     yaml = YAML(typ="rt")
     yaml.allow_duplicate_keys = False
     try:
@@ -157,8 +164,6 @@ def parse_blueprint(text: str, source: str = "<blueprint>") -> tuple[Blueprint, 
     except (AssertionError, AttributeError, TypeError, ValueError) as exc:
         # ruamel raises these for some malformed documents (unknown %YAML versions, bare tags)
         raise BlueprintError([Problem("<yaml>", f"YAML could not be read: {exc}".strip())]) from None
-    if raw is None:
-        raise BlueprintError([Problem("<root>", f"{source} is empty; expected a Platform blueprint")])
     lines: dict[str, int] = {}
     try:
         data = _plain(raw, (), lines)
@@ -166,6 +171,15 @@ def parse_blueprint(text: str, source: str = "<blueprint>") -> tuple[Blueprint, 
         raise BlueprintError(
             [Problem("<yaml>", "YAML refers to itself (a recursive alias) or nests too deeply")]
         ) from None
+    return data, lines
+
+
+def parse_blueprint(text: str, source: str = "<blueprint>") -> tuple[Blueprint, dict[str, int]]:
+    """Parse and validate the schema (not yet the topology rules)."""
+    check_limits(text, source)
+    data, lines = read_yaml(text)
+    if data is None:
+        raise BlueprintError([Problem("<root>", f"{source} is empty; expected a Platform blueprint")])
     leaks = private_key_lines(text)
     if leaks:
         # Reported before anything else, and never echoed: the file itself is the incident.
