@@ -17,6 +17,7 @@ from ruamel.yaml import YAML
 from sovplatform.blueprint import Blueprint, BlueprintError, validate_text
 from sovplatform.plan.build import build_plan, render_files
 from tests.helpers import ROOT, dump
+from tests.unit.test_properties import draw_node
 
 SHIPPED = sorted(
     [
@@ -104,13 +105,7 @@ def data_edits(draw: st.DrawFn) -> str:
     """A shipped blueprint with nodes anywhere replaced, removed or copied elsewhere."""
     data: Any = copy.deepcopy(DATA[draw(st.sampled_from(sorted(DATA)))])
     for _ in range(draw(st.integers(1, 3))):
-        parent: Any = None
-        key: Any = None
-        node: Any = data
-        while isinstance(node, (dict, list)) and node and (parent is None or draw(st.integers(0, 3))):
-            keys = list(node) if isinstance(node, dict) else list(range(len(node)))
-            parent, key = node, draw(st.sampled_from(keys))
-            node = parent[key]
+        parent, key = draw_node(draw, data)
         if parent is None:
             continue
         action = draw(st.sampled_from(["replace", "remove", "copy"]))

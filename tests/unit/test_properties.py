@@ -517,10 +517,8 @@ field_values = st.one_of(
 )
 
 
-@st.composite
-def mutated_blueprint_texts(draw: st.DrawFn) -> str:
-    """A generated blueprint with one node, anywhere in it, replaced by a random value."""
-    data = draw(blueprints())
+def draw_node(draw: st.DrawFn, data: Any) -> tuple[Any, Any]:
+    """A node anywhere in the data, as (its parent, its key); (None, None) when there is none."""
     parent: Any = None
     key: Any = None
     node: Any = data
@@ -528,6 +526,14 @@ def mutated_blueprint_texts(draw: st.DrawFn) -> str:
         keys = list(node) if isinstance(node, dict) else list(range(len(node)))
         parent, key = node, draw(st.sampled_from(keys))
         node = parent[key]
+    return parent, key
+
+
+@st.composite
+def mutated_blueprint_texts(draw: st.DrawFn) -> str:
+    """A generated blueprint with one node, anywhere in it, replaced by a random value."""
+    data = draw(blueprints())
+    parent, key = draw_node(draw, data)
     if parent is not None:
         parent[key] = draw(field_values)
     return dump(data)
