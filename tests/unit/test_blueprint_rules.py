@@ -325,7 +325,8 @@ def test_pins_must_be_what_the_suite_packages() -> None:
 
 def test_debian_12_with_its_own_releases_is_valid() -> None:
     data = lab_dict()
-    data["versions"].update(debian="bookworm", ceph="16.2.15", etcd="3.4.23", haproxy="2.6.12")
+    # etcd is built from source on every suite, so it keeps the catalogue's release.
+    data["versions"].update(debian="bookworm", ceph="16.2.15", haproxy="2.6.12")
     validate_text(dump(data))
     data["versions"].update(ceph="18.2.7")
     with pytest.raises(BlueprintError) as err:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from sovplatform.blueprint.suites import SUITES
 from sovplatform.plan.catalog import known_versions
-from sovplatform.plan.source_catalog import STACKS
+from sovplatform.plan.source_catalog import ETCD_RELEASES, STACKS
 
 # Upstream add-ons of the Kubernetes layer (plan/kube_catalog.py fetches their files and images
 # by version). These are the releases its manifests are written and checked against
@@ -40,6 +40,8 @@ def deliverable(key: str, suite: str) -> list[str]:
         return _sorted(known_versions("openbao"))
     if key == "kubernetes":
         return _sorted(list(STACKS))
+    if key == "etcd":
+        return _sorted(ETCD_RELEASES)
     if key == "containerd":
         return _sorted({s.containerd for s in STACKS.values()})
     return _sorted(ADDON_RELEASES.get(key, ()))

@@ -428,13 +428,22 @@ def rule_substrate(bp: Blueprint) -> list[Problem]:
 
 def rule_versions(bp: Blueprint) -> list[Problem]:
     out: list[Problem] = []
-    pins = {"ceph": bp.versions.ceph, "etcd": bp.versions.etcd, "haproxy": bp.versions.haproxy}
+    pins = {"ceph": bp.versions.ceph, "haproxy": bp.versions.haproxy}
     release = SUITES[bp.versions.debian].release
     for key, pinned, packaged in packaged_mismatches(bp.versions.debian, pins):
         out.append(
             Problem(
                 f"versions.{key}",
                 f"{pinned} is not what Debian {release} ({bp.versions.debian}) packages: it delivers {packaged}",
+            )
+        )
+    etcds = deliverable("etcd", bp.versions.debian)
+    if bp.versions.etcd not in etcds:
+        out.append(
+            Problem(
+                "versions.etcd",
+                f"{bp.versions.etcd} is not an etcd the artefact catalogue builds (known: {', '.join(etcds)}); "
+                "kubeadm needs 3.5.24 or newer as its external etcd",
             )
         )
     known = known_versions("openbao")

@@ -18,8 +18,8 @@ class Suite:
 # Trixie (Debian 13, current stable) is the default; bookworm (Debian 12) stays supported so that
 # an existing platform can be read, operated and upgraded from it.
 SUITES: dict[str, Suite] = {
-    "trixie": Suite("trixie", "13", {"ceph": "18.2.7", "etcd": "3.5.16", "haproxy": "3.0.11"}),
-    "bookworm": Suite("bookworm", "12", {"ceph": "16.2.15", "etcd": "3.4.23", "haproxy": "2.6.12"}),
+    "trixie": Suite("trixie", "13", {"ceph": "18.2.7", "haproxy": "3.0.11"}),
+    "bookworm": Suite("bookworm", "12", {"ceph": "16.2.15", "haproxy": "2.6.12"}),
 }
 
 DEFAULT_SUITE = "trixie"

@@ -9,8 +9,9 @@ skips what is done and goes on from where it stopped.
 Versions: the blueprint is the source of truth, so `--version` must be what it pins (an
 upgrade is "pin the new version, then roll it out"); a later `up` then keeps that version.
 OpenBao comes as a pinned binary from the mirror (its sha256 from the plan's catalogue). Ceph
-and etcd come from Debian 12's archive, which carries one version of each: for them an upgrade
-at the running version is a rolling restart, and any other version is refused.
+comes from Debian's archive, which carries one version, and etcd is built from source at the
+one release the catalogue builds: for them an upgrade at the running version is a rolling
+restart, and any other version is refused.
 """
 
 from __future__ import annotations
@@ -45,7 +46,8 @@ GATE_TIMEOUT_S = 300.0
 SSE_KMS_TIMEOUT_S = 300.0
 OPENBAO_BINARY = "/usr/local/bin/bao"
 # The Debian package whose version stands for the component on a host.
-PACKAGES = {"ceph": "ceph-base", "etcd": "etcd-server"}
+PACKAGES = {"ceph": "ceph-base"}
+ETCD_BINARY = "/usr/local/bin/etcd"
 
 
 def upstream(version: str) -> str:
@@ -98,6 +100,13 @@ def _installed(cctx: CheckContext, plan: dict[str, Any], component: str, hosts: 
         for host in hosts:
             said = cctx.ssh(host, f"sha256sum {OPENBAO_BINARY}", timeout=30).stdout.split()
             out[host] = known.get(said[0], "?") if said else "?"
+        return out
+    if component == "etcd":
+        # etcd is built from source: the program says its version ("etcd Version: 3.6.17").
+        for host in hosts:
+            said = cctx.ssh(host, f"{ETCD_BINARY} --version", timeout=30).stdout
+            match = re.search(r"etcd Version: (\S+)", said)
+            out[host] = match.group(1) if match else "?"
         return out
     for host in hosts:
         said = cctx.ssh(host, f"dpkg-query -W -f '${{Version}}' {PACKAGES[component]}", timeout=30).stdout

@@ -7,7 +7,8 @@ from typing import Any, Literal
 
 from sovplatform.plan.catalog import BINARIES, DEB_BY_ROLE, DEB_COMMON, DEB_VERSION_KEYS
 from sovplatform.plan.kube_catalog import IMAGES_NOT_MIRRORED, images, remote_files
-from sovplatform.plan.source_catalog import stack
+from sovplatform.plan.source_catalog import ETCD_RELEASES, stack
+from sovplatform.plan.source_catalog import etcd as etcd_components
 
 # Sources of what is built from pinned source (never fetched): a Go package or C file at a
 # module version, or an image assembled from those programs.
@@ -79,12 +80,20 @@ def artefact_list(roles_in_use: set[str], versions: dict[str, str], debian: str)
                 roles=roles,
             )
         )
+    if "etcd" in roles_in_use and versions.get("etcd") in ETCD_RELEASES:
+        for c in etcd_components(versions["etcd"]):
+            for p in c.programs:
+                out.append(
+                    Artefact(
+                        "build", p.name, c.version, f"{c.language}:{c.module}@{c.pinned}#{p.package}", None, ("etcd",)
+                    )
+                )
     chosen = stack(versions.get("kubernetes", ""))
     if chosen is not None:
         for c in chosen.components():
             for p in c.programs:
                 roles = tuple(r for r in p.roles if r in roles_in_use)
-                # etcd is still Debian's package on the hosts; its source build waits for the role.
+                # etcd comes below, from versions.etcd, whether or not the layer is catalogued.
                 if roles and c.name not in ("etcd", "etcdctl"):
                     source = f"{c.language}:{c.module}@{c.pinned}#{p.package}"
                     out.append(Artefact("build", p.name, c.version, source, None, roles))

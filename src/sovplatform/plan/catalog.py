@@ -53,7 +53,6 @@ DEB_COMMON: tuple[str, ...] = (
 )
 
 DEB_BY_ROLE: dict[str, tuple[str, ...]] = {
-    "etcd": ("etcd-server", "etcd-client"),
     "storage": (
         "ceph-common",
         "ceph-base",
@@ -69,8 +68,6 @@ DEB_BY_ROLE: dict[str, tuple[str, ...]] = {
 
 # Which `versions:` key pins which package (upstream version, matched as a prefix).
 DEB_VERSION_KEYS: dict[str, str] = {
-    "etcd-server": "etcd",
-    "etcd-client": "etcd",
     "ceph-common": "ceph",
     "ceph-base": "ceph",
     "ceph-mon": "ceph",

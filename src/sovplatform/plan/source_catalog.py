@@ -215,6 +215,12 @@ def kms_openbao() -> Component:
     )
 
 
+# etcd releases the platform builds and runs (the etcd role, and kubeadm's external etcd, which
+# must be 3.5.24 or newer for Kubernetes 1.36). Independent of the Kubernetes layer: the
+# platform's etcd runs whether or not the layer is deployed.
+ETCD_RELEASES = ("3.6.17",)
+
+
 def etcd(version: str) -> list[Component]:
     """etcd server and client: two modules of one release."""
     roles = ("etcd",)
