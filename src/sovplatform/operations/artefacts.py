@@ -10,14 +10,38 @@ from typing import Any
 from sovplatform.mirror.errors import MirrorError
 from sovplatform.operations.context import Context
 from sovplatform.operations.errors import OperationError, Refused
-from sovplatform.plan.source_catalog import STACKS, stack
+from sovplatform.plan.source_catalog import ETCD_RELEASES, STACKS, stack
+from sovplatform.plan.source_catalog import etcd as etcd_components
 from sovplatform.supply import build as supply_build
-from sovplatform.supply import sbom
+from sovplatform.supply import gobuild, sbom
 from sovplatform.supply.store import Store
 
 
 def store_of(ctx: Context) -> Store:
     return Store(ctx.cache / "supply")
+
+
+def ensure_base(ctx: Context) -> list[str]:
+    """The programs every platform runs that are built from source (etcd and etcdctl): found in
+    the store, or built now (a few minutes, once per machine). Names of what is ready."""
+    version = ctx.blueprint.versions.etcd
+    if version not in ETCD_RELEASES:
+        raise Refused(
+            [f"versions.etcd: {version} is not an etcd the catalogue builds (known: {', '.join(ETCD_RELEASES)})"]
+        )
+    store = store_of(ctx)
+    say = ctx.progress.update
+    ready: list[str] = []
+    try:
+        with supply_build.locked(store, say):
+            cdx = supply_build.tool("cyclonedx-gomod", store, say)
+            for c in etcd_components(version):
+                ready += [b.name for b in gobuild.ensure_component(c, store, say, cyclonedx=cdx)]
+    except MirrorError as exc:
+        raise OperationError(
+            list(exc.problems), hint="the Go toolchain builds etcd from source (docs/supply-chain.md)"
+        ) from None
+    return ready
 
 
 def build(ctx: Context, only: set[str] | None = None) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from sovplatform.engine.ansible import run_playbook
 from sovplatform.engine.lock import PlatformLock
 from sovplatform.engine.terraform import RootModule, TerraformError
 from sovplatform.files import write_atomic, write_tree
+from sovplatform.operations import artefacts as artefacts_op
 from sovplatform.operations import kube_layer, mirror_service, objectstore, openbao
 from sovplatform.operations.context import Context
 from sovplatform.operations.errors import OperationError, Refused
@@ -112,6 +113,11 @@ def up(ctx: Context, converge: bool = True, until: str = LAYER_ORDER[-1], bundle
         t = step("plan")
         changed = write_tree(ctx.state / "plan", render_files(ctx.plan))
         done("plan", t, changed_files=len(changed))
+
+        # etcd runs on every platform and is built from source: ready before the mirror links it.
+        t = step("build")
+        programs = artefacts_op.ensure_base(ctx)
+        done("build", t, programs=programs)
 
         t = step("mirror")
         try:
