@@ -55,7 +55,11 @@ class Platform(LabPlatform):
 
     def converge(self) -> PlaybookResult:
         with open(os.devnull, "w") as sink, Progress(Console(file=sink)) as progress:
-            return run_playbook("etcd.yml", self.state / "inventory", self.state / "runner-etcd", progress)
+            # The role installs etcd from the mirror, the one extra variable it needs from `up`.
+            extravars = {"sov_mirror_url": (self.state / "mirror-url").read_text().strip()}
+            return run_playbook(
+                "etcd.yml", self.state / "inventory", self.state / "runner-etcd", progress, extravars=extravars
+            )
 
     def checks(self) -> dict[str, Check]:
         lab = LabSubstrate(lab_spec(BP), self.state / "lab", cache_dir())
