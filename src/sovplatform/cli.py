@@ -174,10 +174,11 @@ def up(
         str,
         typer.Option(
             "--until",
-            help="Stop after this layer: etcd, ceph, openbao or s3 (default: s3, the whole platform)",
+            help="Stop after this layer: etcd, ceph, openbao, s3 or kubernetes (default: kubernetes, the whole "
+            "platform; Kubernetes only where the blueprint enables it)",
             metavar="LAYER",
         ),
-    ] = "s3",
+    ] = "kubernetes",
     bundle: Annotated[
         Path | None,
         typer.Option(

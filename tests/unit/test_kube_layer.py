@@ -10,7 +10,7 @@ import pytest
 from sovplatform.blueprint import BlueprintError, validate_text
 from sovplatform.mirror.manifest import MissingArtefact
 from sovplatform.operations.errors import EXIT_REFUSED
-from sovplatform.operations.kube_layer import NOT_DEPLOYABLE, availability, refusal
+from sovplatform.operations.kube_layer import availability, refusal
 from sovplatform.plan.build import build_plan
 from tests.helpers import dump, lab_dict
 
@@ -56,9 +56,9 @@ def test_enabled_layer_without_artefacts_refuses_one_line_each() -> None:
     assert "sovplatform artefacts build" in refused.hint
 
 
-def test_enabled_layer_with_every_artefact_is_refused_as_not_deployable_here() -> None:
-    refused = refusal(availability(True, []))
-    assert refused is not None and refused.problems == [NOT_DEPLOYABLE]
+def test_enabled_layer_with_every_artefact_is_deployed() -> None:
+    assert refusal(availability(True, [])) is None
+    assert availability(True, []).reason == "enabled, every Kubernetes artefact is built"
     assert availability(False, []).reason.startswith("not deployed: every Kubernetes artefact is built")
 
 

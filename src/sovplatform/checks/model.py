@@ -10,7 +10,7 @@ from typing import Any, Literal
 from sovplatform.engine.ssh import ssh_argv
 from sovplatform.redact import redact_text
 
-Layer = Literal["etcd", "ceph", "openbao", "kms", "gateway"]
+Layer = Literal["etcd", "ceph", "openbao", "kms", "gateway", "kubernetes"]
 
 
 @dataclass(frozen=True)

@@ -61,6 +61,7 @@ def run_playbook(
     extravars: dict[str, Any] | None = None,
     limit: str | None = None,
     playbook_dir: Path = PLAYBOOK_DIR,
+    tags: str | None = None,
 ) -> PlaybookResult:
     """Run one playbook from the project's playbooks/ against the given inventory."""
     private_dir.mkdir(parents=True, exist_ok=True)
@@ -103,6 +104,7 @@ def run_playbook(
         inventory=str(inventory),
         extravars=extravars or {},
         limit=limit,
+        tags=tags,
         envvars=env,
         event_handler=on_event,
         quiet=True,

@@ -5,7 +5,8 @@ artefacts build`); the add-ons (Calico, ceph-csi, metrics, logs, KubeVirt, CDI) 
 upstream through an artefact bundle (`up --bundle`). Without its built artefacts the layer is
 reported as not available with the count of what is missing, in `up`'s output and in every
 `verify` report, never silently left out; the add-ons still missing are counted apart. A
-blueprint that enables the layer makes `up` stop before it touches a host.
+blueprint that enables the layer while a built artefact is missing makes `up` stop before it
+touches a host; with everything built, `up` deploys it (operations/kubernetes.py).
 """
 
 from __future__ import annotations
@@ -29,13 +30,6 @@ KINDS = ("build", "file", "image")
 def is_core(m: MissingArtefact) -> bool:
     """Built from source (Kubernetes itself) rather than an upstream add-on."""
     return m.source.startswith(BUILT_PREFIXES)
-
-
-NOT_DEPLOYABLE = (
-    "kubernetes: every Kubernetes artefact is built, but `up` does not deploy this layer in this release "
-    "(the controller does not yet ship the cluster's CA keys, KMS token and join credentials); "
-    "see docs/kubernetes.md for running playbooks/kubernetes.yml by hand"
-)
 
 
 @dataclass(frozen=True)
@@ -82,7 +76,7 @@ def availability(enabled: bool, missing: Iterable[MissingArtefact], kubernetes: 
 
 
 def refusal(avail: Availability) -> Refused | None:
-    """Why `up` must stop before the hosts, or None when the layer is simply left out."""
+    """Why `up` must stop before the hosts, or None (the layer is deployed or simply left out)."""
     if not avail.enabled:
         return None
     if avail.unknown:
@@ -93,7 +87,7 @@ def refusal(avail: Availability) -> Refused | None:
             hint="build them with `sovplatform artefacts build BLUEPRINT` (docs/supply-chain.md); "
             "or set kubernetes.enabled: false to bring the platform up without the layer",
         )
-    return Refused([NOT_DEPLOYABLE])
+    return None
 
 
 def of_manifest(ctx: Context, manifest: MirrorManifest) -> Availability:

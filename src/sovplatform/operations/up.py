@@ -17,12 +17,13 @@ from sovplatform.engine.terraform import RootModule, TerraformError
 from sovplatform.files import write_atomic, write_tree
 from sovplatform.operations import artefacts as artefacts_op
 from sovplatform.operations import kube_layer, mirror_service, objectstore, openbao
+from sovplatform.operations import kubernetes as kubernetes_op
 from sovplatform.operations.context import Context
 from sovplatform.operations.errors import OperationError, Refused
 from sovplatform.operations.inventory import write_inventory
 from sovplatform.operations.lab import lab_for, substrate_errors
 from sovplatform.operations.pki import ensure_pki
-from sovplatform.operations.verify import LAYER_ORDER, record_layers, verify
+from sovplatform.operations.verify import LAYER_ORDER, planned_layers, record_layers, verify
 from sovplatform.plan.build import render_files
 from sovplatform.substrate.lab import PrecheckFailed
 from sovplatform.substrate.lab.image import ensure_image
@@ -195,7 +196,7 @@ def up(ctx: Context, converge: bool = True, until: str = LAYER_ORDER[-1], bundle
         }
         if registry_addr:
             extravars["sov_registry"] = registry_addr
-        layers = LAYER_ORDER[: LAYER_ORDER.index(until) + 1]
+        layers = planned_layers(ctx, until)
         changed_total = 0
         log = ""
 
@@ -232,6 +233,8 @@ def up(ctx: Context, converge: bool = True, until: str = LAYER_ORDER[-1], bundle
             controller_layer("openbao", openbao.converge)
         if "s3" in layers:
             controller_layer("s3", objectstore.converge)
+        if "kubernetes" in layers:
+            controller_layer("kubernetes", kubernetes_op.converge)
         record_layers(ctx, layers)
 
         t = step("verify")

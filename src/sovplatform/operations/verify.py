@@ -23,10 +23,18 @@ LAYERS: dict[str, tuple[str, ...]] = {
     "openbao": ("sovplatform.checks.openbao",),  # layers openbao and kms
     # layers gateway and kms
     "s3": ("sovplatform.checks.gateway", "sovplatform.checks.s3", "sovplatform.checks.s3_encryption"),
+    # only where the blueprint enables it (kubernetes.enabled)
+    "kubernetes": ("sovplatform.checks.kubernetes",),
 }
 LAYER_ORDER: tuple[str, ...] = tuple(LAYERS)
 # The report's layer names (verify's JSON contract) for a probe that crashed.
-REPORTED_AS: dict[str, Layer] = {"etcd": "etcd", "ceph": "ceph", "openbao": "openbao", "s3": "gateway"}
+REPORTED_AS: dict[str, Layer] = {
+    "etcd": "etcd",
+    "ceph": "ceph",
+    "openbao": "openbao",
+    "s3": "gateway",
+    "kubernetes": "kubernetes",
+}
 LAYERS_FILE = "layers.json"
 
 
@@ -35,11 +43,17 @@ def record_layers(ctx: Context, layers: tuple[str, ...]) -> None:
     write_atomic(ctx.state / LAYERS_FILE, (json.dumps({"deployed": list(layers)}) + "\n").encode())
 
 
+def planned_layers(ctx: Context, until: str | None = None) -> tuple[str, ...]:
+    """The layers `up --until` deploys: Kubernetes only where the blueprint enables it."""
+    upto = LAYER_ORDER[: LAYER_ORDER.index(until) + 1] if until else LAYER_ORDER
+    return tuple(layer for layer in upto if layer != "kubernetes" or ctx.blueprint.kubernetes.enabled)
+
+
 def deployed_layers(ctx: Context) -> tuple[str, ...]:
     try:
         recorded = json.loads((ctx.state / LAYERS_FILE).read_text())["deployed"]
     except (OSError, ValueError, KeyError, TypeError):
-        return LAYER_ORDER  # nothing recorded: expect everything
+        return planned_layers(ctx)  # nothing recorded: expect everything
     return tuple(layer for layer in LAYER_ORDER if layer in recorded)
 
 
@@ -66,7 +80,7 @@ def verify(ctx: Context, layers: tuple[str, ...] | None = None) -> dict[str, Any
         "layers": list(chosen),
         "checks": [c.to_dict() for c in checks],
         # Layers of the platform that are not deployed, each with the reason: reported, not failed.
-        "not_deployed": [kube_layer.from_state(ctx).to_dict()],
+        "not_deployed": [] if "kubernetes" in chosen else [kube_layer.from_state(ctx).to_dict()],
     }
 
 
