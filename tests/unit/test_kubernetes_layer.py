@@ -16,6 +16,7 @@ from cryptography.x509.oid import NameOID
 from kubernetes import client
 
 from sovplatform.blueprint import validate_text
+from sovplatform.checks.kube_probe import Seen, judge, parse
 from sovplatform.checks.kubernetes import node_checks
 from sovplatform.operations.kubernetes import discovery_kubeconfig, pod_network_files, serving_request_problem
 from sovplatform.plan.build import build_plan
@@ -122,3 +123,25 @@ def test_node_rows_per_site_name_what_is_missing_unready_or_mislabelled() -> Non
     assert (
         f"{first['name']} not Ready" in {r.name: r for r in node_checks(plan, unready)}[f"nodes {first['site']}"].detail
     )
+
+
+def test_probe_logs_give_a_dns_row_and_a_site_pair_row() -> None:
+    targets = {"192.168.0.2": "dc1", "192.168.3.2": "dc2", "192.168.5.2": "dc3"}
+    all_ok = "dns ok\n" + "".join(f"reach {ip} ok\n" for ip in targets)
+    seen: dict[str, Seen | str] = {s: parse(all_ok) for s in ("dc1", "dc2", "dc3")}
+    dns, net = judge(["dc1", "dc2", "dc3"], targets, seen)
+    assert dns.ok and net.ok, (dns, net)
+    assert net.detail.startswith("9 site pair(s)"), net.detail
+    seen["dc2"] = parse("dns fail\nreach 192.168.0.2 ok\nreach 192.168.3.2 ok\nreach 192.168.5.2 fail\n")
+    seen["dc3"] = "probe pod still Pending after 90 s"
+    dns, net = judge(["dc1", "dc2", "dc3"], targets, seen)
+    assert not dns.ok and "dc2: kubernetes.default.svc.cluster.local did not resolve" in dns.detail
+    assert "dc3: probe pod still Pending" in dns.detail
+    assert not net.ok and "dc2 -> 192.168.5.2 (dc3) failed" in net.detail and "dc3: probe pod" in net.detail
+
+
+def test_a_site_without_a_dns_pod_is_named_not_passed_over() -> None:
+    targets = {"192.168.0.2": "dc1", "192.168.0.3": "dc1"}
+    ok = parse("dns ok\nreach 192.168.0.2 ok\nreach 192.168.0.3 ok\n")
+    _, net = judge(["dc1", "dc2"], targets, {"dc1": ok, "dc2": ok})
+    assert not net.ok and "no CoreDNS pod runs in dc2" in net.detail

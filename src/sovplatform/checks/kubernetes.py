@@ -13,6 +13,9 @@ answers serves every question, so the checks still tell the truth while a site i
 - ``control-plane``: the static pods (API server, controller manager, scheduler) run on every
   control-plane node;
 - ``dns``: CoreDNS has every replica available;
+- ``dns resolves in pods``, ``pod network across sites``: a probe pod per site resolves the
+  API's service name and reaches every CoreDNS pod (one per site) over the overlay
+  (checks/kube_probe.py);
 - ``secrets-encrypted``: a Secret written through the API is stored in etcd as
   ``k8s:enc:kms:v2:`` (the OpenBao transit key wraps its data key) without its plaintext, and
   reads back intact; it is deleted afterwards.
@@ -30,6 +33,7 @@ from typing import Any
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
+from sovplatform.checks import kube_probe
 from sovplatform.checks.etcd import etcdctl
 from sovplatform.checks.model import Check, CheckContext
 
@@ -273,6 +277,8 @@ def run(ctx: CheckContext) -> list[Check]:
             checks += _apiservers(ctx, cluster)
             checks.append(_static_pods(ctx, cluster))
             checks.append(_dns(cluster))
+            sites = sorted({str(h["site"]) for h in kube_nodes(ctx.plan)})
+            checks += kube_probe.run(cluster.core, cluster.apps, sites)
             checks.append(_secrets_encrypted(ctx, cluster))
             return checks
     except NoAPI as exc:

@@ -13,7 +13,8 @@ records command lines and variables):
   6. each node's pod network file (its Node's pod range and every other node's) is written and
      applied; the kubelets' serving-certificate requests are approved after checking that they
      name only the node's own name and addresses;
-  7. `up` waits until every node is Ready and CoreDNS serves.
+  7. CoreDNS gets one replica per site, spread by zone, with a disruption budget;
+  8. `up` waits until every node is Ready and CoreDNS serves.
 A second run ships nothing new, joins nobody, and both passes report no change.
 """
 
@@ -318,6 +319,48 @@ def _is_ip(value: str) -> bool:
     return True
 
 
+def spread_dns(cluster: kchecks.Cluster, sites: list[str]) -> bool:
+    """One CoreDNS replica per site, spread by zone, and at most one down at a time by choice:
+    kubeadm's default (two replicas, spread only over hosts) can put both in one site, and DNS
+    would go with it. Returns whether the Deployment changed (a second run changes nothing)."""
+    before = cluster.apps.read_namespaced_deployment("coredns", "kube-system")
+    patch = {
+        "spec": {
+            "replicas": max(len(sites), 2),
+            "template": {
+                "spec": {
+                    "topologySpreadConstraints": [
+                        {
+                            "maxSkew": 1,
+                            "topologyKey": kchecks.ZONE_LABEL,
+                            # A lost site must not keep its replica from starting elsewhere.
+                            "whenUnsatisfiable": "ScheduleAnyway",
+                            "labelSelector": {"matchLabels": {"k8s-app": "kube-dns"}},
+                        }
+                    ]
+                }
+            },
+        }
+    }
+    after = cluster.apps.patch_namespaced_deployment("coredns", "kube-system", patch)
+    budget = client.V1PodDisruptionBudget(
+        metadata=client.V1ObjectMeta(name="coredns", namespace="kube-system"),
+        spec=client.V1PodDisruptionBudgetSpec(
+            max_unavailable=1, selector=client.V1LabelSelector(match_labels={"k8s-app": "kube-dns"})
+        ),
+    )
+    policy = client.PolicyV1Api(cluster.api)
+    try:
+        policy.read_namespaced_pod_disruption_budget("coredns", "kube-system")
+        made = False
+    except ApiException as exc:
+        if exc.status != 404:
+            raise
+        policy.create_namespaced_pod_disruption_budget("kube-system", budget)
+        made = True
+    return made or after.metadata.generation != before.metadata.generation
+
+
 def wait_ready(ctx: Context, cluster: kchecks.Cluster, timeout: float = READY_TIMEOUT_S) -> float:
     plan = ctx.plan.data
 
@@ -365,6 +408,8 @@ def converge(ctx: Context, hosts: list[dict[str, Any]], inventory: Path, extrava
         with kchecks.connect(cctx, prefer=[first]) as cluster:
             detail["pod_network_applied_on"] = apply_pod_network(ctx, hosts, cctx, cluster)
             detail["serving_certificates_approved"] = approve_serving_certificates(ctx, hosts, cluster)
+            sites = sorted({str(h["site"]) for h in kchecks.kube_nodes(ctx.plan.data)})
+            detail["dns_spread_changed"] = spread_dns(cluster, sites)
             detail["ready_after_s"] = wait_ready(ctx, cluster)
             # Kubelets that started late ask for their serving certificate after the first round.
             detail["serving_certificates_approved"] += approve_serving_certificates(ctx, hosts, cluster)
