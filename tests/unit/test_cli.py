@@ -160,7 +160,7 @@ def test_plan_refuses_invalid_blueprint_without_writing(tmp_path: Path) -> None:
 
 def test_up_refuses_an_unknown_layer_before_touching_anything(tmp_path: Path) -> None:
     result = subprocess.run(
-        [SOV, "up", str(LAB), "--until", "kubernetes", "--yes"],
+        [SOV, "up", str(LAB), "--until", "kubevirt", "--yes"],
         capture_output=True,
         text=True,
         timeout=60,
@@ -168,7 +168,7 @@ def test_up_refuses_an_unknown_layer_before_touching_anything(tmp_path: Path) ->
         env={**os.environ, "SOVPLATFORM_STATE_DIR": str(tmp_path)},
     )
     assert result.returncode == 2
-    assert "--until: unknown layer 'kubernetes' (one of: etcd, ceph, openbao, s3)" in result.stderr
+    assert "--until: unknown layer 'kubevirt' (one of: etcd, ceph, openbao, s3, kubernetes)" in result.stderr
     assert list(tmp_path.iterdir()) == []
 
 
