@@ -59,7 +59,7 @@ def test_a_second_site_loss_is_expected_to_stop_every_service() -> None:
     first = frozenset(h.name for h in layout.hosts if h.site == layout.sites[0])
     second = frozenset(h.name for h in layout.hosts if h.site == layout.sites[1])
     impact = assess_impact(layout, Observed(down=first), second)
-    assert expected_stops(impact) == {"etcd": True, "ceph": True, "s3": True, "openbao": True}
+    assert expected_stops(impact) == {"etcd": True, "ceph": True, "s3": True, "openbao": True, "kubernetes": True}
 
 
 def test_one_host_out_then_a_site_keeps_the_quorums_of_single_member_sites() -> None:

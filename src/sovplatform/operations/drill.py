@@ -32,7 +32,7 @@ from sovplatform.operations.errors import Refused
 from sovplatform.operations.fence import fenced_hosts
 from sovplatform.operations.lab import lab_for, substrate_errors
 from sovplatform.operations.verify import check_context, deployed_layers, verify
-from sovplatform.operations.writers import KV_PREFIX, SERVICES, Acks, Writers
+from sovplatform.operations.writers import KV_PREFIX, Acks, Writers
 from sovplatform.plan.drill import choose_auto_leader_site
 from sovplatform.plan.impact import Impact, assess_impact
 from sovplatform.plan.layout import OpsInputError, PlatformLayout, layout_from_plan
@@ -80,6 +80,16 @@ class DrillResult:
 
 
 # --- probes of who leads ----------------------------------------------------------------------
+
+
+def kube_writer_host(ctx: Context, plan: dict[str, Any], away: set[str]) -> str | None:
+    """A control-plane node outside the sites taken away, where Kubernetes is deployed."""
+    if "kubernetes" not in deployed_layers(ctx):
+        return None
+    return next(
+        (h["name"] for h in plan["hosts"] if "control" in h["roles"] and h["site"] not in away),
+        None,
+    )
 
 
 def observe_leaders(cctx: CheckContext, plan: dict[str, Any]) -> Leaders:
@@ -241,7 +251,7 @@ def _run(
     run_id = secrets.token_hex(4)
     lab = lab_for(ctx)
 
-    writers = Writers(ctx, cctx, survivor, run_id)
+    writers = Writers(ctx, cctx, survivor, run_id, kube_writer_host(ctx, plan, {site}))
     ctx.progress.phase("drill: writers")
     writers.start()
     checks: list[dict[str, Any]] = []
@@ -321,7 +331,7 @@ def _run(
                 cctx.ssh(m, etcd_checks.etcdctl("endpoint", "health"), timeout=20).returncode == 0
                 for m in plan["quorums"]["etcd"]["members"]
             )
-            return voters_ok and etcd_ok
+            return voters_ok and etcd_ok and writers.kube_nodes_ready()
 
         waited = _wait(converged, timeout=RECOVERY_TIMEOUT_S, interval=5)
         recovery = None if waited is None else round(time.time() - restore_at, 1)
@@ -330,7 +340,8 @@ def _run(
     check(
         "converged after the site came back",
         recovery is not None,
-        f"HEALTH_OK, etcd healthy, every voter unsealed after {recovery}s"
+        f"HEALTH_OK, etcd healthy, every voter unsealed{', every Kubernetes node Ready' if writers.kube_host else ''}"
+        f" after {recovery}s"
         if recovery
         else f"not within {RECOVERY_TIMEOUT_S:.0f}s",
     )
@@ -341,7 +352,7 @@ def _run(
     writers.cleanup(acks)
     rto = {}
     gaps = {}
-    for name in SERVICES:
+    for name in writers.services:
         first = acks[name].after(fault_done)
         rto[name] = None if first is None or first > restore_at else round(max(0.0, first - fault_done), 2)
         gaps[name] = round(acks[name].max_gap(fault_start - 5, restore_at), 2)
@@ -400,6 +411,8 @@ NEEDS: dict[str, tuple[str, ...]] = {
     "ceph": ("ceph_mon", "rbd"),
     "s3": ("ceph_mon", "rgw"),
     "openbao": ("openbao",),
+    # the API server keeps its state in the platform's etcd
+    "kubernetes": ("etcd",),
 }
 
 
@@ -475,7 +488,8 @@ def _second_fault(
 ) -> DrillResult:
     lab = lab_for(ctx)
     run_id = secrets.token_hex(4)
-    writers = Writers(ctx, cctx, survivor, run_id)
+    gone_sites = {h["site"] for h in plan["hosts"] if h["name"] in out} | {site}
+    writers = Writers(ctx, cctx, survivor, run_id, kube_writer_host(ctx, plan, gone_sites))
     ctx.progress.phase("drill: writers")
     writers.start()
     checks: list[dict[str, Any]] = []
@@ -507,7 +521,7 @@ def _second_fault(
 
     resumed: dict[str, float | None] = {}
     during_total = 0
-    for name in SERVICES:
+    for name in writers.services:
         baseline = [t for t in acks[name].times.values() if t < fault_start]
         check(f"{name} takes writes with one fault outstanding", bool(baseline), f"{len(baseline)} acknowledged")
         during = acks[name].sent_and_acked_within(fault_done, restore_at)
@@ -538,7 +552,7 @@ def _second_fault(
         mode=mode,
         site=site,
         rto_seconds=resumed,
-        max_gap_seconds={n: round(acks[n].max_gap(fault_start - 5, restore_at), 2) for n in SERVICES},
+        max_gap_seconds={n: round(acks[n].max_gap(fault_start - 5, restore_at), 2) for n in writers.services},
         acknowledged_writes=acknowledged,
         lost_writes=lost_total,
         split_brain_writes=during_total,

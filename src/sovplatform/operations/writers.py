@@ -7,6 +7,10 @@ acknowledged, and read back afterwards.
   s3       PUT through the gateways (controller; TLS verified as s3.<platform>.internal), next
            gateway on failure, as a client configured with every gateway would
   openbao  kv writes through the gateways' OpenBao port with the `volumes` token (controller)
+  kubernetes  (where the layer is deployed) a ConfigMap per record through the Kubernetes API,
+           with kubectl on a control-plane node of a surviving site, through that node's own
+           API balancer (127.0.0.1:7443, every API server behind it): the API's RTO as a node
+           sees it
 
 The host-side writers are shell loops (no secret on a command line); the controller-side ones
 are threads.
@@ -37,6 +41,9 @@ from sovplatform.operations.openbao import consumer_token
 from sovplatform.operations.pki import service_name
 
 SERVICES = ("etcd", "ceph", "s3", "openbao")
+KUBE_NAMESPACE = "sovplatform-drill"
+KUBECTL = "kubectl --kubeconfig /etc/kubernetes/admin.conf --request-timeout=5s"
+KUBECTL_PATIENT = "kubectl --kubeconfig /etc/kubernetes/admin.conf --request-timeout=60s"
 OPENBAO_GATEWAY_PORT = 8210
 KV_PREFIX = "kv/data/volumes/sovplatform-drill"
 # Pause between two writes of one writer: enough resolution for RTOs of a second or more,
@@ -179,9 +186,10 @@ def parallel_lost(seqs: list[int], intact: Callable[[int], bool]) -> list[int]:
 
 
 class Writers:
-    """The four writers of one drill run; host-side ones on `host`."""
+    """The writers of one drill run; host-side ones on `host`, the Kubernetes one on
+    `kube_host` (a control-plane node of a surviving site; None where the layer is not deployed)."""
 
-    def __init__(self, ctx: Context, cctx: CheckContext, host: str, run_id: str) -> None:
+    def __init__(self, ctx: Context, cctx: CheckContext, host: str, run_id: str, kube_host: str | None = None) -> None:
         plan: dict[str, Any] = ctx.plan.data
         self.cctx, self.host, self.run_id = cctx, host, run_id
         members = list(plan["quorums"]["etcd"]["members"])
@@ -194,6 +202,12 @@ class Writers:
             "etcd": HostWriter(cctx, host, "etcd", etcd_put.replace("SEQ", "$i"), run_id),
             "ceph": HostWriter(cctx, host, "ceph", rados_put, run_id),
         }
+        self.kube_host = kube_host
+        if kube_host is not None:
+            kube_put = (
+                f"{KUBECTL} -n {KUBE_NAMESPACE} create configmap drill-{run_id}-$i --from-literal=record=record-$i"
+            )
+            self.host_writers["kubernetes"] = HostWriter(cctx, kube_host, "kubernetes", kube_put, run_id)
         creds = load_credentials(ctx.state, plan["substrate"])
         if creds is None:
             raise Refused(["drill: no S3 user in the state dir (made by up)"])
@@ -255,8 +269,29 @@ class Writers:
             break
         else:
             raise OperationError([f"drill: S3 bucket: {what}"])
+        if self.kube_host is not None:
+            made = self.cctx.ssh(
+                self.kube_host,
+                f"{KUBECTL} get namespace {KUBE_NAMESPACE} >/dev/null 2>&1 || "
+                f"{KUBECTL} create namespace {KUBE_NAMESPACE}",
+                timeout=60,
+            )
+            if made.returncode != 0:
+                raise OperationError([f"drill: Kubernetes namespace on {self.kube_host}: {made.stderr.strip()[:200]}"])
         for writer in (*self.host_writers.values(), *self.thread_writers.values()):
             writer.start()
+
+    @property
+    def services(self) -> tuple[str, ...]:
+        return SERVICES + (("kubernetes",) if self.kube_host is not None else ())
+
+    def kube_nodes_ready(self) -> bool:
+        """Every Kubernetes node Ready again (True where the layer is not deployed)."""
+        if self.kube_host is None:
+            return True
+        said = self.cctx.ssh(self.kube_host, f"{KUBECTL} get nodes --no-headers", timeout=30)
+        rows = [line.split() for line in said.stdout.splitlines() if line.strip()]
+        return said.returncode == 0 and bool(rows) and all(len(r) > 1 and r[1] == "Ready" for r in rows)
 
     def acked_by_all(self) -> bool:
         """Every writer has had at least one write acknowledged."""
@@ -284,7 +319,7 @@ class Writers:
             want = record(self.run_id, seq)
             return readers.call(lambda gw: self.s3[gw].request("GET", self._s3_path(seq))[2] == want)
 
-        return {
+        lost = {
             "etcd": self._lost_etcd(acks["etcd"]),
             "ceph": self._lost_rados(acks["ceph"]),
             "s3": parallel_lost(sorted(acks["s3"].times), s3_intact),
@@ -292,6 +327,27 @@ class Writers:
                 sorted(acks["openbao"].times), lambda seq: readers.call(lambda gw: self._bao_intact(gw, seq))
             ),
         }
+        if "kubernetes" in acks:
+            lost["kubernetes"] = self._lost_kube(acks["kubernetes"])
+        return lost
+
+    def _lost_kube(self, acks: Acks) -> list[int]:
+        if self.kube_host is None:
+            return []
+        listing = (
+            f"{KUBECTL_PATIENT} -n {KUBE_NAMESPACE} get configmaps "
+            "-o jsonpath='{range .items[*]}{.metadata.name} {.data.record}{\"\\n\"}{end}'"
+        )
+        got = self.cctx.ssh(self.kube_host, listing, timeout=120)
+        if got.returncode != 0:
+            return sorted(acks.times)
+        prefix = f"drill-{self.run_id}-"
+        found = {}
+        for line in got.stdout.splitlines():
+            name, _, value = line.partition(" ")
+            if name.startswith(prefix):
+                found[name.removeprefix(prefix)] = value
+        return [seq for seq in sorted(acks.times) if found.get(str(seq)) != f"record-{seq}"]
 
     def _lost_etcd(self, acks: Acks) -> list[int]:
         get = etcd_checks.etcdctl("get", "--prefix", self.etcd_key, "-w", "json", timeout="20s")
@@ -355,3 +411,6 @@ class Writers:
             )
 
         parallel_lost(sorted(acks["openbao"].times), bao_delete)
+        if self.kube_host is not None:
+            # The namespace holds nothing but drill records.
+            cctx.ssh(self.kube_host, f"{KUBECTL_PATIENT} delete namespace {KUBE_NAMESPACE} --wait=false", timeout=90)
