@@ -19,9 +19,9 @@ from kubernetes import client
 from kubernetes.client.rest import ApiException
 
 from sovplatform.checks.model import Check
+from sovplatform.plan.inventory import ZONE_LABEL
 
 NAMESPACE = "sovplatform-verify"
-ZONE_LABEL = "topology.kubernetes.io/zone"
 DNS_NAME = "kubernetes.default.svc.cluster.local"
 HEALTH_PORT = 8080  # CoreDNS's health plugin (kubeadm's Corefile)
 WAIT_S = 90.0

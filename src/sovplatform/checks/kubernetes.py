@@ -36,6 +36,7 @@ from kubernetes.client.rest import ApiException
 from sovplatform.checks import kube_probe
 from sovplatform.checks.etcd import etcdctl
 from sovplatform.checks.model import Check, CheckContext
+from sovplatform.plan.inventory import REGION_LABEL, ZONE_LABEL
 
 API_PORT = 6443
 SERVICE_ACCOUNT = "sovplatform"
@@ -43,8 +44,6 @@ ADMIN_CONF = "/etc/kubernetes/admin.conf"
 TOKEN_DURATION = "1h"
 KMS_PREFIX = b"k8s:enc:kms:v2:"
 VERIFY_NAMESPACE = "kube-system"
-ZONE_LABEL = "topology.kubernetes.io/zone"
-REGION_LABEL = "topology.kubernetes.io/region"
 STATIC_PODS = ("kube-apiserver", "kube-controller-manager", "kube-scheduler")
 
 

@@ -35,13 +35,14 @@ from kubernetes.client.rest import ApiException
 from sovplatform.checks import kubernetes as kchecks
 from sovplatform.checks.model import CheckContext
 from sovplatform.checks.openbao import BaoClient, platform_ca, voter_url
-from sovplatform.engine.ansible import run_playbook
 from sovplatform.engine.hostfiles import HostFile, PushError, push
 from sovplatform.operations.context import Context
 from sovplatform.operations.errors import OperationError
 from sovplatform.operations.openbao import consumer_token
+from sovplatform.operations.playbook import play
 from sovplatform.pki.kube import KubePKI
 from sovplatform.pki.secret import platform_passphrase
+from sovplatform.plan.inventory import ZONE_LABEL
 from sovplatform.plan.kube_cluster import API_LB_HOST, API_LB_PORT, DISCOVERY_FILE
 
 KMS_ENV_FILE = "/etc/sovplatform/kms/plugin.env"
@@ -97,15 +98,7 @@ def _push(ctx: Context, hosts: list[dict[str, Any]], files: dict[str, list[HostF
 
 
 def _play(ctx: Context, inventory: Path, extravars: dict[str, Any], tags: str | None = None, **more: Any) -> int:
-    result = run_playbook(
-        "kubernetes.yml", inventory, ctx.state / "runner", ctx.progress, extravars={**extravars, **more}, tags=tags
-    )
-    if not result.ok:
-        raise OperationError(
-            [f.render() for f in result.failures] or [f"kubernetes.yml ended with status {result.status}"],
-            hint=f"full log: {result.log}",
-        )
-    return result.changed_total
+    return play(ctx, "kubernetes.yml", inventory, {**extravars, **more}, tags=tags)
 
 
 def ship_keys(ctx: Context, hosts: list[dict[str, Any]]) -> list[str]:
@@ -275,15 +268,10 @@ def serving_request_problem(username: str, pem: bytes, allowed: dict[str, set[st
 
 
 def approve_serving_certificates(ctx: Context, hosts: list[dict[str, Any]], cluster: kchecks.Cluster) -> list[str]:
+    planned = {str(h["name"]): str(h["management_address"]) for h in ctx.plan.data["hosts"]}
     allowed: dict[str, set[str]] = {}
     for h in hosts:
-        addrs = {str(h.get("address", ""))}
-        for plan_host in ctx.plan.data["hosts"]:
-            if plan_host["name"] == h["name"]:
-                addrs.add(str(plan_host["management_address"]))
-        for key in ("storage_address",):
-            if h.get(key):
-                addrs.add(str(h[key]))
+        addrs = {str(h.get("address", "")), str(h.get("storage_address", "")), planned.get(str(h["name"]), "")}
         allowed[str(h["name"])] = {a for a in addrs if a and _is_ip(a)}
     approved = []
     for csr in cluster.certificates.list_certificate_signing_request().items:
@@ -332,7 +320,7 @@ def spread_dns(cluster: kchecks.Cluster, sites: list[str]) -> bool:
                     "topologySpreadConstraints": [
                         {
                             "maxSkew": 1,
-                            "topologyKey": kchecks.ZONE_LABEL,
+                            "topologyKey": ZONE_LABEL,
                             # A lost site must not keep its replica from starting elsewhere.
                             "whenUnsatisfiable": "ScheduleAnyway",
                             "labelSelector": {"matchLabels": {"k8s-app": "kube-dns"}},

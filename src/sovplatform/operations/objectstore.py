@@ -34,12 +34,12 @@ from sovplatform.checks.s3 import (
     ensure_bucket,
     load_credentials,
 )
-from sovplatform.engine.ansible import run_playbook
 from sovplatform.engine.hostfiles import HostFile, PushError, push
 from sovplatform.operations.context import Context
 from sovplatform.operations.errors import OperationError
 from sovplatform.operations.openbao import consumer_token
 from sovplatform.operations.pki import service_name
+from sovplatform.operations.playbook import play
 
 RGW_TOKEN_FILE = "/etc/ceph/rgw-kms.token"
 GATEWAY_OPENBAO_PORT = 8210
@@ -48,16 +48,6 @@ GATEWAY_OPENBAO_PORT = 8210
 def _gateways(ctx: Context, hosts: list[dict[str, Any]]) -> list[dict[str, Any]]:
     names = {h["name"] for h in ctx.plan.data["hosts"] if "gateway" in h["roles"]}
     return [h for h in hosts if h["name"] in names]
-
-
-def _play(ctx: Context, playbook: str, inventory: Path, extravars: dict[str, Any]) -> int:
-    result = run_playbook(playbook, inventory, ctx.state / "runner", ctx.progress, extravars=extravars)
-    if not result.ok:
-        raise OperationError(
-            [f.render() for f in result.failures] or [f"{playbook} ended with status {result.status}"],
-            hint=f"full log: {result.log}",
-        )
-    return result.changed_total
 
 
 def ship_rgw_token(ctx: Context, hosts: list[dict[str, Any]]) -> list[str]:
@@ -117,11 +107,11 @@ def converge(ctx: Context, hosts: list[dict[str, Any]], inventory: Path, extrava
         "ceph_rgw_kms_address": f"https://{service_name('openbao', ctx.blueprint.name)}:{GATEWAY_OPENBAO_PORT}",
         "ceph_rgw_kms_token_file": RGW_TOKEN_FILE,
     }
-    phases["changed"] = _play(ctx, "rgw.yml", inventory, rgw_vars)
+    phases["changed"] = play(ctx, "rgw.yml", inventory, rgw_vars)
     phases["verify_user_made"] = ensure_verify_user(ctx, hosts)
     phases["rgw_seconds"] = round(time.monotonic() - t, 2)
     t = time.monotonic()
-    phases["changed"] += _play(ctx, "gateway.yml", inventory, extravars)
+    phases["changed"] += play(ctx, "gateway.yml", inventory, extravars)
     phases["gateway_seconds"] = round(time.monotonic() - t, 2)
     ctx.progress.update("waiting until every gateway has every RGW backend in rotation")
     phases["backends_up_after_s"] = wait_backends_up(ctx, hosts)
